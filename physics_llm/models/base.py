@@ -1,0 +1,78 @@
+"""The Predictor interface shared by eval, app and CLI (DESIGN.md "Predictors").
+
+A predictor turns a scene and its last C frames into the next state, for a batch
+of windows at once, and says which objects it really predicted (parsed).
+Objects it failed on are filled with the constant-velocity value so a rollout
+can go on; they count as unparsed.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from physics_llm.sim.scene import Scene
+from physics_llm.sim.state import ANGLE, OMEGA, VX, VY, X, Y, wrap_angle
+
+
+@dataclass
+class Prediction:
+    states: np.ndarray  # (B, N, 6) float32: the predicted next state of each window
+    parsed: np.ndarray  # (B, N) bool: False where the model produced nothing usable (filled with constvel)
+    seconds: float  # wall time the predictor spent on this batch
+
+
+class Predictor(ABC):
+    """Subclasses set `name` and `context` and implement `_predict`."""
+
+    name: str = "predictor"
+    context: int = 1  # how many past frames the predictor reads (windows may carry more)
+
+    @abstractmethod
+    def _predict(self, scene: Scene, windows: np.ndarray, target_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """windows (B, C, N, 6) oldest first; target_index (B,) the frame each prediction is for.
+
+        Returns (states (B, N, 6), parsed (B, N) bool); states may hold NaN where unparsed.
+        """
+
+    def predict(self, scene: Scene, windows: np.ndarray, target_index: np.ndarray | None = None) -> Prediction:
+        windows = np.asarray(windows, dtype=np.float32)
+        if windows.ndim != 4 or windows.shape[-1] != 6 or windows.shape[2] != scene.n:
+            raise ValueError(f"windows must be (B, C, {scene.n}, 6), got {windows.shape}")
+        if windows.shape[1] < self.context:
+            raise ValueError(f"{self.name} needs {self.context} context frames, got {windows.shape[1]}")
+        B = windows.shape[0]
+        if target_index is None:
+            target_index = np.full(B, -1, dtype=np.int64)
+        t0 = time.perf_counter()
+        states, parsed = self._predict(scene, windows, np.asarray(target_index, dtype=np.int64))
+        seconds = time.perf_counter() - t0
+        states, parsed = sanitize(states, parsed, windows[:, -1], scene.dt)
+        return Prediction(states=states, parsed=parsed, seconds=seconds)
+
+    def predict_many(self, items: list[tuple[Scene, np.ndarray, np.ndarray | None]]) -> list[Prediction]:
+        """Several scenes at once; models that batch across scenes override this."""
+        return [self.predict(scene, w, t) for scene, w, t in items]
+
+
+def constvel(last: np.ndarray, dt: float) -> np.ndarray:
+    """(..., N, 6) -> x + v*dt, v unchanged, angle + w*dt (wrapped)."""
+    s = np.asarray(last, dtype=np.float64)
+    out = s.copy()
+    out[..., X] += s[..., VX] * dt
+    out[..., Y] += s[..., VY] * dt
+    out[..., ANGLE] = wrap_angle(s[..., ANGLE] + s[..., OMEGA] * dt)
+    return out
+
+
+def sanitize(states: np.ndarray, parsed: np.ndarray, last: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """Never trust a model: non-finite or unparsed objects get the constvel value and parsed=False."""
+    states = np.array(states, dtype=np.float64, copy=True)
+    parsed = np.asarray(parsed, dtype=bool) & np.isfinite(states).all(axis=-1)
+    fill = constvel(last, dt)
+    states[~parsed] = fill[~parsed]
+    states[..., ANGLE] = wrap_angle(states[..., ANGLE])
+    return states.astype(np.float32), parsed

@@ -1,0 +1,42 @@
+"""Predictor specs -> predictors (DESIGN.md "Predictors"). Adding a kind is one function and one line."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from physics_llm.errors import UserError
+from physics_llm.models.base import Predictor
+
+
+def _baseline(arg: str) -> Predictor:
+    from physics_llm.models.baselines import BASELINES
+
+    if arg not in BASELINES:
+        raise UserError(f"unknown baseline {arg!r} (use baseline:{', baseline:'.join(BASELINES)})")
+    return BASELINES[arg]()
+
+
+def _oracle(arg: str) -> Predictor:
+    if arg:
+        raise UserError(f"'oracle' takes no argument, got 'oracle:{arg}'")
+    from physics_llm.models.oracle import Oracle
+
+    return Oracle()
+
+
+KINDS: dict[str, Callable[[str], Predictor]] = {
+    "baseline": _baseline,
+    "oracle": _oracle,
+}
+
+SPEC_HELP = "baseline:copy, baseline:constvel, baseline:ballistic, oracle"
+
+
+def load_predictor(spec: str) -> Predictor:
+    """'baseline:constvel' -> a Predictor. Errors name the spec and the valid kinds."""
+    kind, _, arg = spec.partition(":")
+    if kind not in KINDS:
+        raise UserError(f"unknown model spec {spec!r} (kinds: {', '.join(KINDS)}; e.g. {SPEC_HELP})")
+    p = KINDS[kind](arg)
+    p.name = spec
+    return p
