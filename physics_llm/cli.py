@@ -1,0 +1,55 @@
+"""The `physics-llm` command. Each command group registers itself from its own module.
+
+Bad input (UserError) ends with a one-line message on stderr and exit code 2,
+never a traceback. Heavy modules are imported inside the command that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from physics_llm.errors import UserError
+
+# Modules with `register(subparsers)`; each adds its commands and sets `func` on them.
+COMMAND_MODULES = [
+    "physics_llm.cli_scene",
+    "physics_llm.data.cli",
+    "physics_llm.eval.cli",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="physics-llm", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:  # a command group not written yet
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        rc = args.func(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
