@@ -357,7 +357,11 @@ def overlapping_pairs(scene: Scene, tolerance: float = OVERLAP_TOLERANCE) -> lis
         if scene.objects[i].shape == "circle" and scene.objects[j].shape == "circle":
             depth = scene.objects[i].radius + scene.objects[j].radius - d[i, j]
         else:
-            cs = shape(i).shapes_collide(shape(j))
+            try:
+                cs = shape(i).shapes_collide(shape(j))
+            except AssertionError:
+                # Pymunk 7 asserts on a contact set of 0 points, which means "not touching".
+                continue
             depth = max((-p.distance for p in cs.points), default=0.0)
         if depth > tolerance:
             out.append((int(i), int(j), float(depth)))
