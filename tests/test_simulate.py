@@ -67,3 +67,18 @@ def test_no_body_escapes_default_scenes():
         x = simulate(random_scene(seed)).traj
         assert (x[..., 0] >= 0).all() and (x[..., 0] <= 800).all()
         assert (x[..., 1] >= 0).all() and (x[..., 1] <= 600).all()
+
+
+def test_live_stepping_matches_bulk_run():
+    from physics_llm.sim.simulate import World
+
+    s = random_scene(8)
+    bulk = simulate(s, frames=40)
+    w = World(s)
+    states, contacts = [w.state()], []
+    for _ in range(39):
+        contacts.append(w.step())
+        states.append(w.state())
+    assert np.array_equal(np.stack(states), bulk.traj)
+    assert np.array_equal(np.stack(contacts), bulk.contacts)
+    assert bulk.contacts.any() and not bulk.contacts.all()
