@@ -1,0 +1,214 @@
+"""GIF writers: a trajectory GIF and the 3-panel truth / prediction / overlay comparison GIF.
+
+Every frame is drawn by physics_llm/render.py without anti-aliasing (text too), so
+each pixel is one of a fixed list of colours; frames are mapped exactly onto one
+fixed palette (no dithering, no per-frame palettes). That keeps the bytes
+deterministic for the same input and the files small (measured: a 100-frame,
+30-object comparison GIF at the default scale is well under 2 MB).
+Both writers write atomically (temp file + rename).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from physics_llm.render import BACKGROUND, Renderer, line_color, palette_colors
+from physics_llm.sim.physics import energy, momentum
+from physics_llm.sim.scene import Scene
+from physics_llm.sim.state import X, Y
+
+TRUTH = (80, 210, 100)  # green
+PRED = (70, 140, 255)  # blue
+TRUTH_DIM = (40, 110, 56)  # truth under the prediction in the overlay panel
+ERROR = (240, 60, 50)  # red: true -> predicted position
+UNPARSED = (150, 150, 150)  # grey, hollow: objects the model did not produce
+TEXT = (235, 235, 235)
+STRIP_BG = (34, 37, 45)
+AXIS = (90, 96, 108)
+FONT_SIZE = 11
+
+
+def _palette_image():
+    """A P-mode image whose palette is every colour the GIFs use (padded to a power of two)."""
+    from PIL import Image
+
+    colors = palette_colors() + [TRUTH, PRED, TRUTH_DIM, ERROR, UNPARSED, TEXT, STRIP_BG, AXIS]
+    colors += [line_color(c) for c in (TRUTH, PRED, TRUTH_DIM)]
+    colors = list(dict.fromkeys(colors))  # unique, order kept
+    size = 1 << max(1, (len(colors) - 1).bit_length())
+    colors += [BACKGROUND] * (size - len(colors))
+    pal = Image.new("P", (1, 1))
+    pal.putpalette([c for rgb in colors for c in rgb])
+    return pal
+
+
+def _font():
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=FONT_SIZE)
+
+
+def _draw(img):
+    """ImageDraw with anti-aliasing off, so text adds no colours outside the palette."""
+    from PIL import ImageDraw
+
+    d = ImageDraw.Draw(img)
+    d.fontmode = "1"
+    return d
+
+
+def _save_gif(frames: list, path: str | Path, fps: float) -> Path:
+    """RGB PIL frames -> GIF at `path` (temp file + rename), `fps` frames per second, looping."""
+    from PIL import Image
+
+    if not frames:
+        raise ValueError("a GIF needs at least one frame")
+    pal = _palette_image()
+    quantized = [f.quantize(palette=pal, dither=Image.Dither.NONE) for f in frames]
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    try:
+        quantized[0].save(tmp, format="GIF", save_all=True, append_images=quantized[1:],
+                          duration=int(round(1000.0 / fps)), loop=0, optimize=True)
+        tmp.replace(p)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return p
+
+
+def _check_traj(scene: Scene, traj: np.ndarray, name: str) -> np.ndarray:
+    a = np.asarray(traj)
+    if a.ndim != 3 or a.shape[1:] != (scene.n, 6) or a.shape[0] < 1:
+        raise ValueError(f"{name} must be (T, {scene.n}, 6) for this scene, got shape {a.shape}")
+    return a
+
+
+def write_trajectory_gif(scene: Scene, traj: np.ndarray, path: str | Path, fps: float = 30, scale: float = 0.5,
+                         every: int = 1) -> Path:
+    """traj (T, N, 6) -> a GIF of frames 0, every, 2*every, ... (ceil(T / every) frames), `fps` per second.
+
+    Objects in their material colours; the image is the world scaled by `scale`. Pillow merges
+    identical consecutive frames into one (durations added), so a scene at rest plays the same
+    with fewer frames stored.
+    """
+    traj = _check_traj(scene, traj, "traj")
+    if every < 1:
+        raise ValueError(f"every must be >= 1, got {every}")
+    r = Renderer(scene, scale)
+    frames = []
+    for state in traj[::every]:
+        img = r.blank()
+        r.draw(img, state)
+        frames.append(img)
+    return _save_gif(frames, path, fps)
+
+
+# ---------------------------------------------------------------- comparison
+
+
+def _curves(scene: Scene, truth: np.ndarray, pred: np.ndarray) -> list[tuple[str, list]]:
+    """The strip's plots: (title, [(values (T,), colour), ...]) for energy, |momentum| and position RMSE."""
+    e_true, e_pred = energy(scene, truth)["total"], energy(scene, pred)["total"]
+    p_true = np.linalg.norm(momentum(scene, truth), axis=-1)
+    p_pred = np.linalg.norm(momentum(scene, pred), axis=-1)
+    d = pred[..., [X, Y]].astype(np.float64) - truth[..., [X, Y]]
+    rmse = np.sqrt((d ** 2).sum(-1).mean(-1))
+    return [("total energy", [(e_true, TRUTH), (e_pred, PRED)]),
+            ("|momentum|", [(p_true, TRUTH), (p_pred, PRED)]),
+            ("position RMSE px", [(rmse, ERROR)])]
+
+
+def _plot(d, box: tuple[int, int, int, int], title: str, series: list, n: int, font) -> None:
+    """Line plot of `series` [(values (n,), colour)] inside box (x0, y0, x1, y1); non-finite values leave gaps."""
+    x0, y0, x1, y1 = box
+    vals = np.concatenate([v for v, _ in series])
+    vals = vals[np.isfinite(vals)]
+    lo, hi = (float(vals.min()), float(vals.max())) if len(vals) else (0.0, 1.0)
+    if hi - lo < 1e-9 * max(1.0, abs(hi)):
+        lo, hi = lo - 1.0, hi + 1.0
+    d.text((x0 + 2, y0), f"{title}  {lo:.3g} .. {hi:.3g}", fill=TEXT, font=font)
+    top = y0 + FONT_SIZE + 3
+    d.rectangle([x0, top, x1, y1], outline=AXIS)
+    xs = x0 + 1 + (x1 - x0 - 2) * np.arange(n) / max(n - 1, 1)
+    for v, color in series:
+        ys = y1 - 1 - (y1 - top - 2) * (np.asarray(v, dtype=np.float64) - lo) / (hi - lo)
+        ok = np.isfinite(ys)
+        # One polyline per run of finite values, so a diverged prediction shows as a gap.
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], ok.astype(int), [0]])))
+        for a, b in zip(edges[::2], edges[1::2]):
+            pts = np.stack([xs[a:b], ys[a:b]], axis=1).tolist()
+            if len(pts) == 1:
+                d.point([tuple(pts[0])], fill=color)
+            else:
+                d.line([tuple(p) for p in pts], fill=color, width=1)
+
+
+def write_comparison_gif(scene: Scene, truth: np.ndarray, pred: np.ndarray, path: str | Path,
+                         parsed: np.ndarray | None = None, start_frame: int = 0, title: str = "model",
+                         fps: float = 20, scale: float = 0.4) -> Path:
+    """Three panels (truth green | prediction blue | overlay with red error lines) over a strip of plots.
+
+    truth, pred: (T, N, 6); parsed: (T, N) bool, False objects drawn hollow grey (None: all parsed).
+    start_frame: the trajectory frame index of truth[0], for the label. The strip plots total energy
+    and |linear momentum| (truth green, prediction blue) and position RMSE (red) with a cursor at
+    the current frame. The GIF is 3 * W wide, W = scene.width * scale; T frames.
+    """
+    from PIL import Image
+
+    truth = _check_traj(scene, truth, "truth")
+    pred = _check_traj(scene, pred, "pred")
+    if pred.shape != truth.shape:
+        raise ValueError(f"pred shape {pred.shape} differs from truth shape {truth.shape}")
+    t_len = truth.shape[0]
+    parsed = np.ones(truth.shape[:2], dtype=bool) if parsed is None else np.asarray(parsed, dtype=bool)
+    if parsed.shape != truth.shape[:2]:
+        raise ValueError(f"parsed must be (T, N) = {truth.shape[:2]}, got shape {parsed.shape}")
+    r = Renderer(scene, scale)
+    pw, ph = r.size
+    font = _font()
+    label_h = FONT_SIZE + 6
+    strip_h = label_h + max(56, int(round(0.3 * ph)))
+    plot_top = label_h
+    # The plots never change: drawn once, copied per frame, then the cursor and label go on top.
+    strip = Image.new("RGB", (3 * pw, strip_h), STRIP_BG)
+    sd = _draw(strip)
+    for k, (name, series) in enumerate(_curves(scene, truth, pred)):
+        _plot(sd, (k * pw + 6, plot_top, (k + 1) * pw - 6, strip_h - 4), name, series, t_len, font)
+    captions = [("truth", TRUTH), ("prediction", PRED), ("overlay", TEXT)]
+    frames = []
+    for t in range(t_len):
+        frame = Image.new("RGB", (3 * pw, ph + strip_h), STRIP_BG)
+        ok = parsed[t]
+        panels = [r.blank() for _ in range(3)]
+        r.draw(panels[0], truth[t], color=TRUTH)
+        r.draw(panels[1], pred[t], color=PRED, select=ok)
+        r.draw(panels[1], pred[t], color=UNPARSED, outline=True, select=~ok)
+        r.draw(panels[2], truth[t], color=TRUTH_DIM)
+        r.draw(panels[2], pred[t], color=PRED, outline=True, select=ok)
+        r.draw(panels[2], pred[t], color=UNPARSED, outline=True, select=~ok)
+        _error_lines(_draw(panels[2]), truth[t], pred[t], scale)
+        for k, (panel, (cap, color)) in enumerate(zip(panels, captions)):
+            _draw(panel).text((6, 4), cap, fill=color, font=font)
+            frame.paste(panel, (k * pw, 0))
+        frame.paste(strip, (0, ph))
+        d = _draw(frame)
+        for k in range(3):
+            x = k * pw + 7 + (pw - 14) * t / max(t_len - 1, 1)
+            d.line([(x, ph + plot_top + FONT_SIZE + 3), (x, ph + strip_h - 4)], fill=TEXT)
+        parse_rate = 100.0 * ok.mean()
+        d.text((6, ph + 3), f"{title}   frame {start_frame + t}  (step {t}/{t_len - 1})   "
+                            f"parsed {parse_rate:.0f}%", fill=TEXT, font=font)
+        frames.append(frame)
+    return _save_gif(frames, path, fps)
+
+
+def _error_lines(d, truth_state: np.ndarray, pred_state: np.ndarray, scale: float) -> None:
+    """Red line from each true to predicted position (image px), where both are finite."""
+    a = truth_state[:, [X, Y]].astype(np.float64) * scale
+    b = np.clip(pred_state[:, [X, Y]].astype(np.float64) * scale, -1e5, 1e5)
+    ok = np.isfinite(a).all(1) & np.isfinite(b).all(1)
+    for (ax, ay), (bx, by) in zip(a[ok].tolist(), b[ok].tolist()):
+        d.line([ax, ay, bx, by], fill=ERROR, width=1)
