@@ -1,0 +1,164 @@
+"""Object view: one short prompt per object, bounded whatever the scene size.
+
+A prompt for object 3 (a rubber circle of radius 12.5 px) with C = 3:
+
+    o3 c125 d110 f90 e80 m11 g0,9810      id, shape, material, mass class, gravity
+    4108 920 -350 1233 0 0                last context frame: x y vx vy angle angular_velocity
+    dv 0 0 0                              velocity change minus g*dt of each earlier step,
+    dv 0 -1635 0                          oldest first (vx, vy in 0.1 px/s, w in 0.01 rad/s)
+    w b23 l450                            walls within the radius: surface gap in 0.1 px
+    c80 m9 120 -450 30 10                 neighbours within the radius, nearest first:
+    b200,300,-21 m12 -400 20 0 0          shape (a box: width, height, angle), mass class,
+                                          then dx dy dvx dvy relative to o3 (0.1 px, 0.1 px/s)
+
+and its target line `o3 0 0 0 0 0 0` (text/target.py). Units: text/units.py.
+
+The C context frames are written as the last frame in full plus the C - 1 velocity
+changes that lead to it (the inputs of DeepMind's learning_to_simulate: the latest
+position and the velocity history). Earlier frames in full would add ~15 characters
+each and tell little more (their positions follow from the velocities), while
+`dv` makes contact visible: it is zero in free flight, -g*dt for a resting body
+and the impulse of the step at a collision. Walls are l, r, t, b (x = 0, x =
+width, y = 0, y = height). A neighbour box is written in its canonical pose, turned
+by a multiple of pi/2 (sides swapped on odd turns) so its angle lies in [-pi/4, pi/4]:
+the same box, two digits shorter. Every line ends with a newline. Length: fixed lines
+plus at most fmt.neighbours neighbour lines, so it is bounded whatever N is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from physics_llm.sim.scene import Scene
+from physics_llm.sim.state import ANGLE, OMEGA, VX, VY, X, Y
+from physics_llm.text.format import TextFormat, gravity_text, mass_class, material_text, shape_text
+from physics_llm.text.target import encode, format_line
+from physics_llm.text.units import SCALE, quantize
+
+WALLS = "lrtb"
+PAIRS_PER_CHUNK = 1_000_000  # object pairs per chunk of windows: ~8 MB per float64 (chunk, N, N) array
+_DV = [VX, VY, OMEGA]
+
+
+def _ints(values) -> str:
+    return " ".join(str(v) for v in values)
+
+
+def _heads(scene: Scene) -> list[str]:
+    """Per object its first line: id, shape, material, mass class, gravity."""
+    g = gravity_text(scene)
+    return [f"o{i} {shape_text(o)} {material_text(o)} m{mass_class(o)} {g}" for i, o in enumerate(scene.objects)]
+
+
+def _neighbour_shapes(scene: Scene, last: np.ndarray) -> list[list[str]]:
+    """(B, N, 6) -> per window, per object: `c<r> m<class>` or `b<w>,<h>,<angle> m<class>`, the box
+    turned by k * pi/2 so the angle lies in [-pi/4, pi/4] (a box looks the same turned that way)."""
+    turns = np.rint(last[..., ANGLE] / (np.pi / 2))  # (B, N)
+    angle = np.rint((last[..., ANGLE] - turns * (np.pi / 2)) * SCALE[ANGLE]).astype(np.int64)
+    odd = turns % 2 != 0
+    poses = []  # per object: (shape as is, shape with sides swapped), mass class
+    for o in scene.objects:
+        swapped = shape_text(replace(o, size=o.size[::-1])) if o.shape == "box" else None
+        poses.append((shape_text(o), swapped, f" m{mass_class(o)}"))
+    out = []
+    for b in range(last.shape[0]):
+        row = []
+        for j, (shape, swapped, m) in enumerate(poses):
+            if swapped is None:
+                row.append(shape + m)
+            else:
+                row.append(f"{swapped if odd[b, j] else shape},{angle[b, j]}{m}")
+        out.append(row)
+    return out
+
+
+def _half_width(scene: Scene, angle: np.ndarray, ux, uy) -> np.ndarray:
+    """Half-width of each object along the unit direction (ux, uy): its support function.
+
+    angle (..., N) and ux, uy broadcastable to it -> (..., N): r for a circle,
+    (w |u.e1| + h |u.e2|) / 2 for a box whose axes e1, e2 are turned by `angle`.
+    """
+    circle = np.array([o.shape == "circle" for o in scene.objects])
+    w = np.array([2 * o.radius if o.shape == "circle" else o.size[0] for o in scene.objects])
+    h = np.array([2 * o.radius if o.shape == "circle" else o.size[1] for o in scene.objects])
+    c, s = np.cos(angle), np.sin(angle)
+    return np.where(circle, w / 2, 0.5 * (w * np.abs(ux * c + uy * s) + h * np.abs(uy * c - ux * s)))
+
+
+def _wall_gaps(scene: Scene, last: np.ndarray) -> np.ndarray:
+    """(B, N, 6) -> (B, N, 4) float64 exact gap from each object's surface to walls l, r, t, b."""
+    ex = _half_width(scene, last[..., ANGLE], 1.0, 0.0)
+    ey = _half_width(scene, last[..., ANGLE], 0.0, 1.0)
+    x, y = last[..., X], last[..., Y]
+    return np.stack([x - ex, scene.width - x - ex, y - ey, scene.height - y - ey], axis=-1)
+
+
+def _neighbours(scene: Scene, last: np.ndarray, k: int, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """(B, N, 6) -> indices (B, N, k) of the k nearest others by gap, and (B, N, k) bool gap <= radius.
+
+    The gap is the centre distance minus both shapes' half-widths along the line of
+    centres: exact for two circles, never more than the true surface distance (it is
+    the gap of their shadows on that line), so nothing truly within the radius is
+    missed. Ties go to the lower index (stable sort), so the text is deterministic.
+    """
+    B, N = last.shape[:2]
+    k = min(k, N - 1)
+    delta = last[:, None, :, X:Y + 1] - last[:, :, None, X:Y + 1]  # (B, N, N, 2): from i to j
+    d = np.sqrt((delta**2).sum(-1))  # (B, N, N)
+    u = delta / np.maximum(d, 1e-9)[..., None]
+    hw = _half_width(scene, last[:, None, :, ANGLE], u[..., 0], u[..., 1])  # (B, N, N): j along i -> j
+    gap = d - hw - np.swapaxes(hw, 1, 2)  # hw[b, j, i]: i along the same line
+    gap[:, np.arange(N), np.arange(N)] = np.inf
+    idx = np.argsort(gap, axis=-1, kind="stable")[..., :k]
+    near = np.take_along_axis(gap, idx, axis=-1) <= radius
+    return idx, near
+
+
+def prompts(scene: Scene, windows: np.ndarray, fmt: TextFormat) -> list[list[str]]:
+    """windows (B, C, N, 6), C == fmt.context -> B lists of N prompts.
+
+    Windows go in chunks so the (chunk, N, N) neighbour arrays stay near PAIRS_PER_CHUNK.
+    """
+    n = windows.shape[2]
+    step = max(1, PAIRS_PER_CHUNK // (n * n))
+    return [row for k in range(0, windows.shape[0], step) for row in _prompts(scene, windows[k:k + step], fmt)]
+
+
+def _prompts(scene: Scene, windows: np.ndarray, fmt: TextFormat) -> list[list[str]]:
+    B, C, N, _ = windows.shape
+    w64 = windows.astype(np.float64)
+    last = w64[:, -1]  # (B, N, 6)
+    state = quantize(last)  # (B, N, 6)
+    heads = _heads(scene)
+    descs = _neighbour_shapes(scene, last)
+    change = np.diff(w64[..., _DV], axis=1)  # (B, C-1, N, 3)
+    change[..., :2] -= np.asarray(scene.gravity, dtype=np.float64) * scene.dt
+    dv = np.rint(change * SCALE[_DV]).astype(np.int64)
+    walls = _wall_gaps(scene, last) if scene.walls is not None else None
+    wall_q = None if walls is None else np.rint(walls * SCALE[X]).astype(np.int64)
+    nb, near = _neighbours(scene, last, fmt.neighbours, fmt.neighbour_radius)
+    rel = np.rint((np.take_along_axis(last[:, None, :, :4], nb[..., None], axis=2)  # (B, N, k, 4)
+                   - last[:, :, None, :4]) * SCALE[:4]).astype(np.int64)
+    out = []
+    for b in range(B):
+        row = []
+        for i in range(N):
+            parts = [heads[i], "\n", _ints(state[b, i]), "\n"]
+            parts.extend(f"dv {_ints(dv[b, c, i])}\n" for c in range(C - 1))
+            if walls is not None:
+                close = [f"{WALLS[s]}{wall_q[b, i, s]}" for s in range(4) if walls[b, i, s] <= fmt.neighbour_radius]
+                if close:
+                    parts.append(f"w {' '.join(close)}\n")
+            for k in np.flatnonzero(near[b, i]):
+                parts.append(f"{descs[b][nb[b, i, k]]} {_ints(rel[b, i, k])}\n")
+            row.append("".join(parts))
+        out.append(row)
+    return out
+
+
+def targets(scene: Scene, windows: np.ndarray, next_states: np.ndarray, fmt: TextFormat) -> list[list[str]]:
+    """windows (B, C, N, 6), next_states (B, N, 6) -> B lists of N target lines (with newline)."""
+    ints = encode(scene, windows[:, -1], next_states, fmt.encoding)  # (B, N, 6)
+    return [[format_line(i, ints[b, i]) + "\n" for i in range(ints.shape[1])] for b in range(ints.shape[0])]

@@ -1,0 +1,89 @@
+"""The target: a next state as integers (two encodings) and as `o<i>` lines, and back.
+
+A target line is `o<i> a b c d e f`: object id, then six integers in the units of
+text/units.py for x, y, vx, vy, angle, angular_velocity. Both views use it for
+their targets (the scene view also for its context frames), and the parser reads
+it with `read_line` below, so writing and reading cannot drift apart.
+
+Encodings (DESIGN.md "Text"):
+- absolute: quantize(next state).
+- residual: quantize_diff(next state, free_flight(last context frame)), i.e. the
+  difference is taken in float64 and then rounded (the angle difference wrapped
+  first). In free flight it is exactly zero: float32 storage moves the two states
+  apart by at most ~1e-3 units, far from the 0.5 rounding threshold. Quantising
+  the two states separately and subtracting turns that noise into a +-1 wherever a
+  number sits on a rounding boundary, and the generator's 0.01-rounded values often
+  do: on 10 random scenes, 5.8% of the object-steps free of contact (in that step
+  and the one before) got a non-zero residual that way, none this way. (Right after
+  a contact 0.03% are non-zero: Pymunk's position correction, a real effect.)
+Decoding is exact to the quantisation either way: |decoded - next| <= unit / 2
+(plus float32 spacing), the angle compared modulo 2 pi.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from physics_llm.sim.scene import Scene
+from physics_llm.sim.state import free_flight
+from physics_llm.text.units import MAX_DIGITS, SCALE, dequantize, quantize, quantize_diff
+
+ENCODINGS = ("residual", "absolute")
+_INT = re.compile(r"-?[0-9]+", re.ASCII)
+_ID = re.compile(r"o([0-9]{1,6})", re.ASCII)
+
+
+def ballistic(scene: Scene, last: np.ndarray) -> np.ndarray:
+    """(..., N, 6) last context frame -> (..., N, 6) float64 free-flight next state."""
+    return free_flight(np.asarray(last, dtype=np.float64), scene.gravity, scene.dt, scene.substeps)
+
+
+def encode(scene: Scene, last: np.ndarray, next_state: np.ndarray, encoding: str) -> np.ndarray:
+    """(..., N, 6) last context frame and next state -> (..., N, 6) int64 target numbers."""
+    if encoding == "absolute":
+        return quantize(next_state)
+    if encoding == "residual":
+        return quantize_diff(next_state, ballistic(scene, last))
+    raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
+
+
+def decode(scene: Scene, last: np.ndarray, ints: np.ndarray, encoding: str) -> np.ndarray:
+    """(..., N, 6) int target numbers -> (..., N, 6) float64 state.
+
+    The angle is left unwrapped so the parser can range-check what the model wrote; it wraps after.
+    """
+    vals = dequantize(ints)
+    if encoding == "absolute":
+        return vals
+    if encoding == "residual":
+        return ballistic(scene, last) + vals
+    raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
+
+
+def format_line(i: int, ints) -> str:
+    """`o<i>` and six integers, one space apart (no newline)."""
+    return f"o{i} " + " ".join(str(int(v)) for v in ints)
+
+
+def read_line(line: str) -> tuple[str, int | None, tuple[int, ...] | None]:
+    """One line of model output -> (status, id or None, six ints or None). Never raises.
+
+    status: "ok" (id may be None when the line has only the six numbers),
+    "blank", "malformed" (not the grammar) or "too_long" (a number of more than
+    MAX_DIGITS digits: beyond any limit, so out of range).
+    """
+    parts = line.split()
+    if not parts:
+        return "blank", None, None
+    ident = None
+    m = _ID.fullmatch(parts[0])
+    if m:
+        ident = int(m.group(1))
+        parts = parts[1:]
+    if len(parts) != len(SCALE) or not all(_INT.fullmatch(p) for p in parts):
+        return "malformed", ident, None
+    if any(len(p.lstrip("-")) > MAX_DIGITS for p in parts):
+        return "too_long", ident, None
+    return "ok", ident, tuple(int(p) for p in parts)
