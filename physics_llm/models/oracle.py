@@ -5,6 +5,8 @@ every evaluation, since the oracle never drifts), it answers with the simulated
 frame t, bit for bit. For any other window (a state the simulator never
 produced) it steps a fresh Pymunk world from that state; that answer is
 Pymunk's, but not bit-identical to a continued run (contact warm-starting is lost).
+`use_truth` hands it the caller's ground truth instead (eval does this): a stored,
+quantised dataset trajectory is then answered exactly and nothing is simulated.
 """
 
 from __future__ import annotations
@@ -23,9 +25,20 @@ class Oracle(Predictor):
     def __init__(self, max_cached: int = 8):
         self._cache: dict[str, np.ndarray] = {}
         self._max = max_cached
+        self._given: dict[str, np.ndarray] = {}
+
+    def use_truth(self, items: list[tuple[Scene, np.ndarray]]) -> None:
+        """Answer windows of these scenes from the given trajectories (T, N, 6) instead of simulating.
+
+        Replaces the previous set, so memory stays bounded by one batch of scenes.
+        """
+        self._given = {scene.to_json(): np.asarray(traj, dtype=np.float32) for scene, traj in items}
 
     def _truth(self, scene: Scene, upto: int) -> np.ndarray:
         key = scene.to_json()
+        given = self._given.get(key)
+        if given is not None and len(given) > upto:
+            return given
         traj = self._cache.get(key)
         if traj is None or len(traj) <= upto:
             traj = simulate(scene, frames=max(scene.frames, upto + 1)).traj

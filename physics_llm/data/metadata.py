@@ -1,0 +1,106 @@
+"""DIR/metadata.json: what the dataset is and which shards are finished.
+
+Written atomically after every finished shard, so a killed run loses no shard.
+It holds nothing about how a run went (no times, workers or hosts): the same
+config gives the same metadata bytes whether the data was made in one run,
+resumed, or made in parts and merged.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import physics_llm
+from physics_llm.config import to_dict
+from physics_llm.data.config import DataConfig
+from physics_llm.data.plan import ShardTask, split_counts
+from physics_llm.data.shard import write_atomic
+from physics_llm.errors import UserError
+from physics_llm.sim.scene import Scene
+
+META_NAME = "metadata.json"
+FORMAT = "physics-llm-dataset/1"
+CODEC = "kinematic-residual+zigzag+byteshuffle+zstd (physics_llm/data/codec.py)"
+
+
+def new_metadata(cfg: DataConfig, tasks: list[ShardTask], sample: Scene) -> dict:
+    """Metadata with every planned shard listed and none finished (sha256 null).
+
+    sample: scene 0, for the world constants every scene of the config shares.
+    """
+    names = ("x", "y", "vx", "vy", "angle", "angular_velocity")
+    return {
+        "format": FORMAT,
+        "code_version": physics_llm.__version__,
+        "config": _jsonable(to_dict(cfg)),
+        "complete": False,
+        "scenes": cfg.scenes,
+        "counts": split_counts(tasks),
+        "frames": cfg.frames,
+        "dt": sample.dt,
+        "substeps": sample.substeps,
+        "width": sample.width,
+        "height": sample.height,
+        "gravity": list(sample.gravity),
+        "quantisation": {
+            "codec": CODEC,
+            "units": dict(zip(names, cfg.units)),
+            "max_error": {k: u / 2 for k, u in zip(names, cfg.units)},
+            "error_note": "plus float32 rounding of the decoded value; angle error is the wrapped distance",
+            "zstd_level": cfg.zstd_level,
+        },
+        "shards": [{"path": t.path, "split": t.split, "scenes": len(t.indices), "bytes": None, "sha256": None}
+                   for t in tasks],
+    }
+
+
+def _jsonable(d: dict) -> dict:
+    return json.loads(json.dumps(d))
+
+
+def meta_path(root: str | Path) -> Path:
+    return Path(root) / META_NAME
+
+
+def load_metadata(root: str | Path) -> dict:
+    """UserError if `root` is missing or is not a dataset directory."""
+    root = Path(root)
+    if not root.exists():
+        raise UserError(f"{root}: no such dataset directory (make one with `physics-llm data generate`)")
+    if not root.is_dir():
+        raise UserError(f"{root}: is a file, not a dataset directory")
+    p = meta_path(root)
+    if not p.exists():
+        raise UserError(f"{root}: not a dataset (no {META_NAME}; make one with `physics-llm data generate`)")
+    try:
+        meta = json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise UserError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise UserError(f"{p}: not a physics-llm dataset metadata file (format {FORMAT!r} expected)")
+    return meta
+
+
+def save_metadata(root: str | Path, meta: dict) -> None:
+    meta["complete"] = all(s["sha256"] for s in meta["shards"])
+    write_atomic(meta_path(root), (json.dumps(meta, indent=1) + "\n").encode())
+
+
+def check_same_config(meta: dict, cfg: DataConfig, where: str | Path) -> None:
+    """Refuse to add shards made with another config or code version to a dataset."""
+    if meta.get("code_version") != physics_llm.__version__:
+        raise UserError(f"{where} was made by physics-llm {meta.get('code_version')} (this is "
+                        f"{physics_llm.__version__}); write to a new directory")
+    mine = _jsonable(to_dict(cfg))
+    theirs = meta.get("config", {})
+    for k in sorted(set(mine) | set(theirs)):
+        if mine.get(k) != theirs.get(k):
+            raise UserError(f"{where} was made with another config ({k}: {theirs.get(k)!r} there, "
+                            f"{mine.get(k)!r} now); use a new --out directory or the same config")
+
+
+def config_of(meta: dict, where: str | Path) -> DataConfig:
+    from physics_llm.config import from_dict
+
+    return from_dict(DataConfig, meta["config"], source=f"{where}/{META_NAME}")

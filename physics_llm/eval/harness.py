@@ -1,0 +1,127 @@
+"""`evaluate(cfg, out_dir)`: every model over every suite, single step and rollout, then the report.
+
+Order: the suite's scenes are read or simulated once, then each model runs on them,
+so memory holds one suite at a time and the ground truth is shared by all models.
+Everything the user named (models, suites, files, dataset) is checked before any
+scene is simulated.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from physics_llm.errors import UserError
+from physics_llm.eval.config import EvalConfig
+from physics_llm.eval.runner import run_rollouts, run_single
+from physics_llm.eval.suites import SceneSource
+from physics_llm.models.base import Predictor
+
+
+@dataclass
+class EvalResult:
+    """What the report is made of. rows: (model, suite, mode, horizon, metric, value)."""
+
+    models: list[str]
+    suites: list[str]
+    n_scenes: dict[str, int] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)  # suite -> where its scenes came from
+    rows: list[tuple[str, str, str, int, str, float]] = field(default_factory=list)
+    curves: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (model, suite) -> (H,) pos RMSE
+    # suite -> {"truth" | model: (energy (T,), momentum (T, 2))} of the suite's first scene
+    conservation: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    conservation_label: dict[str, str] = field(default_factory=dict)
+    gifs: list[tuple[str, str, str, str]] = field(default_factory=list)  # (suite, model, scene label, file name)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def load_predictors(cfg: EvalConfig) -> list[Predictor]:
+    from physics_llm.models.registry import load_predictor
+
+    specs = cfg.model_specs()
+    if not specs:
+        raise UserError("no models to evaluate: pass --model SPEC (e.g. --model baseline:constvel)")
+    out = []
+    for spec in specs:
+        try:
+            p = load_predictor(spec)
+        except OSError as e:  # a checkpoint or model file that is missing or unreadable
+            raise UserError(f"--model {spec}: cannot load it ({e})") from None
+        if p.context > cfg.context:
+            raise UserError(f"--model {spec} reads {p.context} context frames; pass --context {p.context} or more")
+        out.append(p)
+    return out
+
+
+def slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in text)
+
+
+def evaluate(cfg: EvalConfig, out_dir: str | Path, log: Callable[[str], None] | None = None) -> EvalResult:
+    """Run the evaluation and write GIFs into out_dir (the report files are written by report.py)."""
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    t_start = time.perf_counter()
+    predictors = load_predictors(cfg)
+    source = SceneSource(cfg)
+    res = EvalResult(models=[p.name for p in predictors], suites=source.suites)
+    tm = {"simulate_s": 0.0, "single_s": 0.0, "rollout_s": 0.0, "predict_s": 0.0, "gif_s": 0.0}
+    for si, suite in enumerate(source.suites):
+        t0 = time.perf_counter()
+        cases = source.cases(suite)
+        tm["simulate_s"] += time.perf_counter() - t0
+        res.n_scenes[suite] = len(cases)
+        res.sources[suite] = source.describe(suite)
+        log(f"{suite}: {len(cases)} scenes ({time.perf_counter() - t0:.1f} s to read/simulate)")
+        gifs_here = cfg.gifs if si == 0 else 0
+        for p in predictors:
+            t0 = time.perf_counter()
+            single = run_single(p, cases, cfg)
+            t1 = time.perf_counter()
+            roll = run_rollouts(p, cases, cfg, keep=max(gifs_here, 1 if cfg.plots else 0))
+            t2 = time.perf_counter()
+            tm["single_s"] += t1 - t0
+            tm["rollout_s"] += t2 - t1
+            tm["predict_s"] += single.seconds + roll.seconds
+            sm = single.metrics()
+            res.rows += [(p.name, suite, "single", 1, k, v) for k, v in sm.items()]
+            res.rows += [(p.name, suite, "rollout", h, k, v) for h, k, v in roll.metrics(cfg.horizons)]
+            res.curves[(p.name, suite)] = roll.curve("pos")
+            log(f"  {p.name}: single pos_rmse {sm['pos_rmse']:.4g} px ({t1 - t0:.1f} s), "
+                f"rollout {t2 - t1:.1f} s")
+            if cfg.plots and roll.kept:
+                _keep_conservation(res, suite, cases, roll.kept[0], p.name)
+            t0 = time.perf_counter()
+            for r in roll.kept[:gifs_here]:
+                res.gifs.append(_write_gif(out_dir, suite, p.name, cases[r.case_index], r, cfg))
+            tm["gif_s"] += time.perf_counter() - t0
+    tm["total_s"] = time.perf_counter() - t_start
+    res.timings = tm
+    return res
+
+
+def _keep_conservation(res: EvalResult, suite: str, cases, r, model: str) -> None:
+    from physics_llm.sim.physics import energy, momentum
+
+    case = cases[r.case_index]
+    scene = case.scene
+    truth = case.traj[r.start:r.start + len(r.pred)]
+    curves = res.conservation.setdefault(suite, {})
+    if "truth" not in curves:
+        curves["truth"] = (energy(scene, truth)["total"], momentum(scene, truth))
+        res.conservation_label[suite] = case.label
+    curves[model] = (energy(scene, r.pred)["total"], momentum(scene, r.pred))
+
+
+def _write_gif(out_dir, suite: str, model: str, case, r, cfg: EvalConfig) -> tuple[str, str, str, str]:
+    from physics_llm.gifs import write_comparison_gif
+
+    name = f"rollout_{slug(suite)}_{r.case_index}_{slug(model)}.gif"
+    truth = case.traj[r.start:r.start + len(r.pred)]
+    write_comparison_gif(case.scene, truth, r.pred, Path(out_dir) / name, parsed=r.parsed,
+                         start_frame=r.start, title=f"{model} ({suite} {case.label})", fps=cfg.gif_fps)
+    return suite, model, case.label, name
