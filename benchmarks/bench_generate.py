@@ -20,15 +20,8 @@ from physics_llm.data import codec
 from physics_llm.data.config import DataConfig
 from physics_llm.data.generate import generate_dataset
 from physics_llm.data.plan import make_scene
-from physics_llm.sim.simulate import World, simulate
-
-
-def pure_stepping(scene) -> None:
-    world = World(scene)
-    h = scene.dt / scene.substeps
-    for _ in range(scene.frames - 1):
-        for _ in range(scene.substeps):
-            world.space.step(h)
+from physics_llm.sim.simulate import simulate
+from reference import pure_stepping  # benchmarks/reference.py
 
 
 def timed(fn) -> float:

@@ -13,15 +13,8 @@ import argparse
 import time
 
 from physics_llm.sim.generate import random_scene
-from physics_llm.sim.simulate import World, simulate
-
-
-def pure_stepping(scene) -> None:
-    world = World(scene)
-    h = scene.dt / scene.substeps
-    for _ in range(scene.frames - 1):
-        for _ in range(scene.substeps):
-            world.space.step(h)
+from physics_llm.sim.simulate import simulate
+from reference import pure_stepping  # benchmarks/reference.py
 
 
 def main() -> None:
