@@ -78,3 +78,11 @@ def test_bad_json_and_jsonl_line_numbers(tmp_path):
     p.write_text(good + "\n\n" + json.dumps(bad) + "\n")
     with pytest.raises(SceneError, match=r"line 3: objects\[0\].radius must be > 0"):
         load_scenes_jsonl(p)
+
+
+def test_scenes_file_reads_exported_hybrid_lines(tmp_path):
+    s = Scene.from_dict(base())
+    p = tmp_path / "export.jsonl"
+    p.write_text(json.dumps({"index": 0, "scene": s.to_dict(), "frames": [[[0] * 6] * 2]}) + "\n" + s.to_json() + "\n")
+    a, b = load_scenes_jsonl(p)
+    assert a.to_json() == b.to_json() == s.to_json()

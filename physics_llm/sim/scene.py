@@ -387,14 +387,29 @@ def save_scene(scene: Scene, path: str | Path) -> None:
 
 
 def load_scenes_jsonl(path: str | Path) -> list[Scene]:
-    """A scenes file: one scene JSON per line (blank lines skipped). Errors name the line."""
+    """A scenes file: one scene JSON per line (blank lines skipped). Errors name the line.
+
+    Lines written by `physics-llm data export-jsonl` ({"scene": {...}, "frames": ...}) are read
+    too: their "scene" is taken (the frames are its simulation, so nothing is lost).
+    """
     p = Path(path)
     if not p.exists():
         raise SceneError(f"{p}: no such scenes file")
     scenes = []
     for k, line in enumerate(p.read_text().splitlines(), start=1):
-        if line.strip():
-            scenes.append(Scene.from_json(line, where=f"{p} line {k}"))
+        if not line.strip():
+            continue
+        where = f"{p} line {k}"
+        try:
+            d = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise SceneError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
+        if isinstance(d, dict) and "objects" not in d and isinstance(d.get("scene"), dict):
+            d = d["scene"]
+        try:
+            scenes.append(Scene.from_dict(d))
+        except SceneError as e:
+            raise SceneError(f"{where}: {e}") from None
     if not scenes:
         raise SceneError(f"{p}: no scenes in the file (expected one scene JSON per line)")
     return scenes
