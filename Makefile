@@ -10,7 +10,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,eval,app]'
+	$(BIN)/pip install --quiet -e '.[dev,eval,app,train]'
 	touch $@
 
 test: setup  ## the default (fast) test suite
