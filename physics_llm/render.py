@@ -80,6 +80,7 @@ class Renderer:
         self.is_circle = np.array([o.shape == "circle" for o in objs], dtype=bool)  # (N,)
         self.radius = np.array([o.radius if o.shape == "circle" else 0.0 for o in objs]) * self.scale  # (N,)
         half = np.array([(0.5 * o.size[0], 0.5 * o.size[1]) if o.shape == "box" else (0.0, 0.0) for o in objs])
+        half = half.reshape(-1, 2)  # (N, 2), also for a scene with no objects yet (the app's editor)
         signs = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], dtype=np.float64)
         self.corners = half[:, None, :] * signs[None] * self.scale  # (N, 4, 2) body-frame corners, image px
         self.colors = [MATERIAL_COLORS[o.material] if isinstance(o.material, str) else density_color(o.mat.density)

@@ -1,0 +1,41 @@
+"""AppConfig: the app's settings, loaded from configs/app.yaml (or the defaults) and flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from physics_llm.errors import ConfigError
+
+MIN_SIZE = (800, 500)  # below this the panels and side bars no longer fit their text
+
+
+@dataclass
+class AppConfig:
+    width: int = 1280  # window size in pixels
+    height: int = 720
+    fps: int = 60  # frame cap; 0 = as fast as it goes (headless timing). The world steps one dt per frame.
+    model: str = "baseline:constvel"  # predictor spec shown on the compare screen at start
+    context: int = 3  # true frames a rollout starts from (at least the model's own context)
+    max_frames: int = 600  # the live scene restarts after this many frames (10 s at 60 fps)
+    scene_seed: int = 0  # seed of the first random scene; `n` takes the next one
+    model_dirs: list[str] = field(default_factory=lambda: ["assets/checkpoints", "runs"])  # searched for checkpoints
+    scenes_dir: str = "runs/app/scenes"  # the editor's scene-NNNN.json files and scenes.jsonl
+    jobs_dir: str = "runs/app"  # datasets and training runs started from the jobs screen
+    reports_dir: str = "reports"  # eval reports (REPORT_DIR/report.md) shown in the gallery
+    velocity_per_px: float = 3.0  # editor: px/s of velocity per px of right-button drag
+    tail_lines: int = 200  # output lines kept per job
+
+    def check(self) -> None:
+        if self.width < MIN_SIZE[0] or self.height < MIN_SIZE[1]:
+            raise ConfigError(f"window size {self.width}x{self.height} is too small; use at least "
+                              f"{MIN_SIZE[0]}x{MIN_SIZE[1]} (--size WxH)")
+        if self.fps < 0:
+            raise ConfigError(f"fps must be >= 0 (0 = no cap), got {self.fps}")
+        if self.context < 1:
+            raise ConfigError(f"context must be >= 1, got {self.context}")
+        if self.max_frames <= self.context:
+            raise ConfigError(f"max_frames must be > context ({self.context}), got {self.max_frames}")
+        if self.velocity_per_px <= 0:
+            raise ConfigError(f"velocity_per_px must be > 0, got {self.velocity_per_px}")
+        if self.tail_lines < 1:
+            raise ConfigError(f"tail_lines must be >= 1, got {self.tail_lines}")

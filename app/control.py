@@ -1,0 +1,152 @@
+"""The app's loop and screen switching (Mekire's `Control`): events, update, draw, flip, tick.
+
+The Control draws the chrome every screen shares (a header with tabs, a footer
+with the screen's message and keys) and hands the body to the current state.
+One `persist` dict travels through every state's startup/cleanup.
+"""
+
+from __future__ import annotations
+
+import time
+
+from app import widgets as W
+from app.states.base import Shared, State
+
+HEADER_H, FOOTER_H = 40, 46
+TABS = [("compare", "Compare"), ("editor", "Editor"), ("jobs", "Jobs"), ("gallery", "Gallery")]
+
+
+def body_rect(width: int, height: int):
+    """The part of the window a state draws in."""
+    import pygame
+
+    return pygame.Rect(0, HEADER_H, width, height - HEADER_H - FOOTER_H)
+
+
+class Control:
+    def __init__(self, screen, shared: Shared, states: dict[str, State], start: str, fps: int):
+        import pygame
+
+        self.screen, self.shared, self.states, self.fps = screen, shared, states, fps
+        self.clock = pygame.time.Clock()
+        self.done = False
+        self.persist: dict = {}
+        self.state_name = start
+        self.state = states[start]
+        self.state.startup(self.persist)
+        self._announced: set[int] = set()
+        x = 150
+        self.tabs = []
+        for name, label in TABS:
+            self.tabs.append((name, W.Button(pygame.Rect(x, 7, 96, HEADER_H - 14), label)))
+            x += 104
+        self._keys = {pygame.K_e: "editor", pygame.K_j: "jobs", pygame.K_g: "gallery"}
+
+    def flip_state(self, name: str) -> None:
+        if name == self.state_name:
+            return
+        self.persist = self.state.cleanup()
+        self.state.message = ""
+        self.state_name, self.state = name, self.states[name]
+        self.state.startup(self.persist)
+
+    def event_loop(self) -> None:
+        import pygame
+
+        for event in pygame.event.get():
+            if event.type == pygame.QUIT:
+                self.done = True
+            elif self.state.get_event(event):
+                continue
+            elif event.type == pygame.MOUSEBUTTONDOWN:
+                for name, button in self.tabs:
+                    if button.handle(event):
+                        self.flip_state(name)
+            elif event.type == pygame.KEYDOWN:
+                if event.key == pygame.K_q or (event.key == pygame.K_ESCAPE and self.state_name == "compare"):
+                    self.done = True
+                elif event.key == pygame.K_ESCAPE:
+                    self.flip_state("compare")
+                elif event.key in self._keys:
+                    self.flip_state(self._keys[event.key])
+
+    def _announce_jobs(self) -> None:
+        """Say when a job ends; a finished eval's report is the one the gallery opens next."""
+        for k, job in enumerate(self.shared.jobs.jobs):
+            if k in self._announced or job.status == "running":
+                continue
+            self._announced.add(k)
+            where = ""
+            if job.name == "eval" and job.status == "done":
+                self.persist["report"] = job.out
+                where = f": {job.out} is in the gallery (g)"
+            elif job.status == "done" and job.out:
+                where = f": {job.out}"
+            self.state.say(f"job #{k + 1} {job.name} {job.status}{where}", error=job.status == "failed")
+
+    def update(self, dt: float) -> None:
+        self._announce_jobs()
+        self.state.update(dt)
+        if self.state.quit:
+            self.done = True
+        elif self.state.done:
+            self.flip_state(self.state.next)
+
+    def draw(self) -> None:
+        import pygame
+
+        s, th = self.screen, self.shared.theme
+        s.fill(W.BG)
+        self.state.draw(s)
+        w, h = s.get_size()
+        pygame.draw.rect(s, W.PANEL, (0, 0, w, HEADER_H))
+        pygame.draw.line(s, W.PANEL_EDGE, (0, HEADER_H - 1), (w, HEADER_H - 1))
+        W.text(s, "physics-llm", (14, HEADER_H // 2 - th.big.get_height() // 2), th.big, W.ACCENT)
+        for name, button in self.tabs:
+            button.on = name == self.state_name
+            button.draw(s, th)
+        running = len(self.shared.jobs.running())
+        right = f"{running} job{'s' if running != 1 else ''} running   " if running else ""
+        right += f"{self.clock.get_fps():.0f} fps"
+        W.text(s, right, (w - 14 - th.font.size(right)[0], HEADER_H // 2 - th.font.get_height() // 2), th.font,
+               W.ACCENT if running else W.DIM)
+        top = h - FOOTER_H
+        pygame.draw.rect(s, W.PANEL, (0, top, w, FOOTER_H))
+        pygame.draw.line(s, W.PANEL_EDGE, (0, top), (w, top))
+        msg = self.state.message
+        W.text(s, msg, (14, top + 5), th.font, W.BAD if self.state.message_is_error else W.TEXT, w - 28)
+        W.text(s, self.state.hints, (14, top + 26), th.small, W.DIM, w - 28)
+
+    def close(self) -> None:
+        """Stop every state's background work (the model worker); running jobs are the caller's."""
+        for state in self.states.values():
+            state.close()
+
+    def run(self, frames: int | None = None) -> tuple[int, float]:
+        """Run until quit, or for `frames` frames. Returns (frames run, seconds)."""
+        import pygame
+
+        n, dt, t0 = 0, 0.0, time.perf_counter()
+        while not self.done and (frames is None or n < frames):
+            self.event_loop()
+            self.update(dt)
+            self.draw()
+            pygame.display.flip()
+            dt = self.clock.tick(self.fps) / 1000.0
+            n += 1
+        return n, time.perf_counter() - t0
+
+
+def build_app(cfg, screen, scene, start: str = "compare", sync: bool = False, cwd: str | None = None) -> Control:
+    """The Control with its four screens. sync: the compare screen waits for the model every frame."""
+    from app.jobs import JobRunner
+    from app.states.compare import CompareState
+    from app.states.editor import EditorState
+    from app.states.gallery import GalleryState
+    from app.states.jobs import JobsState
+
+    w, h = screen.get_size()
+    shared = Shared(cfg=cfg, theme=W.Theme(), jobs=JobRunner(cwd=cwd, tail=cfg.tail_lines), body=body_rect(w, h))
+    states = {"compare": CompareState(shared, scene, cfg.model, sync=sync), "editor": EditorState(shared),
+              "jobs": JobsState(shared), "gallery": GalleryState(shared)}
+    return Control(screen, shared, states, start, cfg.fps)

@@ -1,0 +1,188 @@
+"""Gallery screen: eval reports (reports_dir/*/report.md), their PNG plots and GIFs, the report's text.
+
+GIFs play by decoding one frame at a time with PIL (a 100-frame comparison GIF
+held as surfaces would take over 100 MB); each frame is shown for its own duration.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from app import widgets as W
+from app.states.base import Shared, State
+from physics_llm.render import to_surface
+
+LIST_W, PAD = 300, 12
+RESCAN_S = 2.0  # reports that appear (a finished eval job) show up within this
+TEXT_LINES = 200  # of report.md; the rest is in the file
+
+
+class Media:
+    """A PNG or GIF scaled to fit a (w, h) box; `advance(dt)` plays a GIF, `surface()` is the current frame."""
+
+    def __init__(self, path: Path, fit: tuple[int, int]):
+        from PIL import Image
+
+        self.path = path
+        self.image = Image.open(path)
+        self.frames = getattr(self.image, "n_frames", 1)
+        w, h = self.image.size
+        self.scale = min(1.0, fit[0] / w, fit[1] / h)  # shrink to fit, never blow up (pixel art stays sharp)
+        self.size = (max(1, int(w * self.scale)), max(1, int(h * self.scale)))
+        self.index = 0
+        self.clock = 0.0
+        self._surface = None
+
+    @property
+    def duration(self) -> float:
+        """Seconds the current frame is shown (GIF frames carry their own; 0.1 s if missing)."""
+        return max(self.image.info.get("duration", 100), 10) / 1000.0
+
+    def advance(self, dt: float) -> None:
+        if self.frames < 2:
+            return
+        self.clock += dt
+        while self.clock >= self.duration:
+            self.clock -= self.duration
+            self.index = (self.index + 1) % self.frames
+            self.image.seek(self.index)  # sequential seeks decode one frame; wrapping to 0 restarts
+            self._surface = None
+
+    def surface(self):
+        if self._surface is None:
+            import pygame
+
+            s = to_surface(np.asarray(self.image.convert("RGB")))
+            self._surface = s if self.scale == 1.0 else pygame.transform.smoothscale(s, self.size)
+        return self._surface
+
+
+class GalleryState(State):
+    name = "gallery"
+    hints = "Up/Down report  Left/Right picture  wheel scroll text  esc back  j jobs  q quit"
+
+    def __init__(self, shared: Shared):
+        super().__init__(shared)
+        self.reports: list[Path] = []
+        self.current: Path | None = None
+        self.media_paths: list[Path] = []
+        self.media_index = 0
+        self.media: Media | None = None
+        self.text: list[str] = []
+        self.text_top = 0
+        self._scanned = 0.0
+        self._layout()
+
+    def _layout(self) -> None:
+        import pygame
+
+        b = self.body
+        self.list = W.ListPicker(pygame.Rect(b.x + PAD, b.y + PAD + 28, LIST_W, b.height - 2 * PAD - 28))
+        right = pygame.Rect(self.list.rect.right + PAD, b.y + PAD, b.right - self.list.rect.right - 2 * PAD,
+                            b.height - 2 * PAD)
+        bar = 30
+        self.prev_button = W.Button(pygame.Rect(right.x, right.y, 36, 26), "<")
+        self.next_button = W.Button(pygame.Rect(right.right - 36, right.y, 36, 26), ">")
+        self.media_rect = pygame.Rect(right.x, right.y + bar, right.width, int((right.height - bar) * 0.6))
+        self.text_rect = pygame.Rect(right.x, self.media_rect.bottom + PAD, right.width,
+                                     right.bottom - self.media_rect.bottom - PAD)
+
+    # ------------------------------------------------------------ loading
+
+    def scan(self) -> None:
+        """List the report directories, newest first; keep the current one selected."""
+        found = [p.parent for p in Path(self.cfg.reports_dir).glob("*/report.md")]
+        self.reports = sorted(found, key=lambda p: (-p.stat().st_mtime, str(p)))
+        sel = self.reports.index(self.current) if self.current in self.reports else 0
+        self.list.set_items([p.name for p in self.reports], sel)
+        self._scanned = time.monotonic()
+        if self.current not in self.reports:
+            self.open(self.reports[0] if self.reports else None)
+
+    def open(self, report: Path | None) -> None:
+        """Show a report directory: its PNGs then GIFs, and the first lines of report.md."""
+        self.current, self.media_index, self.text_top = report, 0, 0
+        if report is None:
+            self.media_paths, self.media, self.text = [], None, []
+            return
+        self.media_paths = sorted(report.glob("*.png")) + sorted(report.glob("*.gif"))
+        try:
+            with (report / "report.md").open() as f:
+                self.text = [line.rstrip("\n") for _, line in zip(range(TEXT_LINES), f)]
+        except OSError as e:
+            self.text = [f"cannot read {report / 'report.md'}: {e}"]
+        if report in self.reports:
+            self.list.set_items(self.list.items, self.reports.index(report))
+        self.show(0)
+
+    def show(self, i: int) -> None:
+        if not self.media_paths:
+            self.media = None
+            return
+        self.media_index = i % len(self.media_paths)
+        path = self.media_paths[self.media_index]
+        try:
+            self.media = Media(path, (self.media_rect.width - 16, self.media_rect.height - 16))
+        except OSError as e:  # a half-written or damaged file: say so, keep the gallery going
+            self.media = None
+            self.say(f"cannot open {path}: {e}", error=True)
+
+    # ------------------------------------------------------------ state interface
+
+    def startup(self, persist: dict) -> None:
+        super().startup(persist)
+        wanted = persist.pop("report", None)
+        self.scan()
+        if wanted is not None and Path(wanted) in self.reports:
+            self.open(Path(wanted))
+
+    def get_event(self, event) -> bool:
+        import pygame
+
+        if self.prev_button.handle(event) or (event.type == pygame.KEYDOWN and event.key == pygame.K_LEFT):
+            self.show(self.media_index - 1)
+            return True
+        if self.next_button.handle(event) or (event.type == pygame.KEYDOWN and event.key == pygame.K_RIGHT):
+            self.show(self.media_index + 1)
+            return True
+        if event.type == pygame.MOUSEBUTTONDOWN and event.button in (4, 5) and self.text_rect.collidepoint(event.pos):
+            self.text_top = max(0, min(self.text_top + (3 if event.button == 5 else -3), len(self.text) - 1))
+            return True
+        if self.list.handle(event):
+            self.list.picked = None
+            if self.reports and self.reports[self.list.selected] != self.current:
+                self.open(self.reports[self.list.selected])
+            return True
+        return False
+
+    def update(self, dt: float) -> None:
+        if time.monotonic() - self._scanned > RESCAN_S:
+            self.scan()
+        if self.media is not None:
+            self.media.advance(dt)
+
+    def draw(self, surface) -> None:
+        th = self.theme
+        W.text(surface, f"Reports in {self.cfg.reports_dir}/", (self.list.rect.x, self.list.rect.y - 26), th.big)
+        self.list.draw(surface, th, empty="no reports yet: run an eval (jobs screen)")
+        W.panel(surface, self.media_rect)
+        W.panel(surface, self.text_rect)
+        self.prev_button.draw(surface, th)
+        self.next_button.draw(surface, th)
+        bar_x = self.prev_button.rect.right + 12
+        if self.media_paths:
+            m = self.media
+            frames = f", frame {m.index + 1}/{m.frames}" if m is not None and m.frames > 1 else ""
+            label = f"{self.media_index + 1}/{len(self.media_paths)}  {self.media_paths[self.media_index].name}{frames}"
+        else:
+            label = "no pictures in this report" if self.current is not None else ""
+        W.text(surface, label, (bar_x, self.prev_button.rect.y + 4), th.font, W.TEXT,
+               self.next_button.rect.x - bar_x - 12)
+        if self.media is not None:
+            s = self.media.surface()
+            surface.blit(s, s.get_rect(center=self.media_rect.center))
+        rows = self.text[self.text_top:] if self.text else ["(select a report)"]
+        W.lines(surface, rows, self.text_rect.inflate(-20, -16), th.mono, W.TEXT, gap=1)
