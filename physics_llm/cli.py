@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "physics_llm.cli_scene",
     "physics_llm.data.cli",
     "physics_llm.eval.cli",
+    "training.cli",
     "app.cli",
 ]
 

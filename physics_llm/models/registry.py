@@ -24,12 +24,29 @@ def _oracle(arg: str) -> Predictor:
     return Oracle()
 
 
+def _gpt(arg: str) -> Predictor:
+    if not arg:
+        raise UserError("'gpt' needs a checkpoint directory: gpt:PATH (e.g. gpt:runs/gpt-small)")
+    from physics_llm.models.gpt_predictor import GPTPredictor
+
+    return GPTPredictor.load(arg)
+
+
+def _hf(arg: str) -> Predictor:
+    from physics_llm.models.hf_predictor import HFPredictor
+
+    return HFPredictor.load(arg)
+
+
 KINDS: dict[str, Callable[[str], Predictor]] = {
     "baseline": _baseline,
     "oracle": _oracle,
+    "gpt": _gpt,
+    "hf": _hf,
 }
 
-SPEC_HELP = "baseline:copy, baseline:constvel, baseline:ballistic, oracle"
+SPEC_HELP = ("baseline:copy, baseline:constvel, baseline:ballistic, oracle, gpt:CHECKPOINT_DIR, "
+             "hf:PATH_OR_ID, hf:BASE@ADAPTER_DIR")
 
 
 def load_predictor(spec: str) -> Predictor:

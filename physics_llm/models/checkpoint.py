@@ -1,0 +1,171 @@
+"""The one place that saves and loads GPT checkpoints (nanochat's checkpoint_manager idea).
+
+A checkpoint is a directory:
+
+    model.pt          the model's state_dict
+    gpt_config.json   GPTConfig, so the model is rebuilt from the checkpoint alone
+    text_format.json  TextFormat the model was trained on (view, encoding, context, ...)
+    tokenizer.json    the tokenizer's vocabulary (text/tokenizer.py)
+    meta.json         {"step": ..., "meta": {...}}: free-form facts (config, losses, data)
+    train_state.pt    optional: optimizer state etc. for `--resume`
+
+Saving is kill-safe: everything is written into PATH.tmp-<pid>, then the old PATH is
+renamed to PATH.old-<pid>, the new one renamed to PATH, and the old one deleted. A kill
+before the first rename leaves the old checkpoint untouched (and a stale tmp directory,
+removed by the next save); a kill between the two renames leaves PATH.old-<pid>, which
+load_checkpoint falls back to and the next save removes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from physics_llm.errors import UserError
+from physics_llm.text.format import TextFormat
+from physics_llm.text.tokenizer import DigitTokenizer
+
+FILES = ("model.pt", "gpt_config.json", "text_format.json", "tokenizer.json", "meta.json")
+TRAIN_HINT = "train one with `physics-llm train gpt ...`"
+
+
+@dataclass
+class Checkpoint:
+    model: object  # GPT, in eval mode, on the CPU
+    gpt_cfg: object  # GPTConfig
+    fmt: TextFormat
+    tokenizer: DigitTokenizer
+    step: int
+    meta: dict
+    train_state: dict | None  # only with load_checkpoint(..., with_train_state=True)
+
+
+def _jsonable(o):
+    """numpy and torch scalars in meta (losses, learning rates) as numbers; other objects as text."""
+    return o.item() if hasattr(o, "item") else str(o)
+
+
+def _write_json(path: Path, obj) -> None:
+    path.write_text(json.dumps(obj, indent=1, sort_keys=True, default=_jsonable) + "\n")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _siblings(path: Path, tag: str) -> list[tuple[Path, int]]:
+    """PATH.<tag>-<pid> directories next to PATH, with their pid."""
+    out = []
+    for p in path.parent.glob(f"{path.name}.{tag}-*"):
+        pid = p.name.rsplit("-", 1)[1]
+        if pid.isdigit() and p.is_dir():
+            out.append((p, int(pid)))
+    return out
+
+
+def _remove_stale(path: Path, tag: str) -> None:
+    """Delete PATH.<tag>-<pid> directories of this process or of processes no longer running."""
+    for stale, pid in _siblings(path, tag):
+        if pid == os.getpid() or not _pid_alive(pid):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def save_checkpoint(path, model, gpt_cfg, fmt, tokenizer, *, step: int, train_state: dict | None = None,
+                    meta: dict | None = None) -> None:
+    """Write the checkpoint directory PATH atomically (see the module docstring)."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(path, "tmp")
+    if path.exists():  # then any PATH.old-* is older than PATH
+        _remove_stale(path, "old")
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp.mkdir()
+    model = getattr(model, "_orig_mod", model)  # torch.compile wraps the model; save the plain keys
+    torch.save(model.state_dict(), tmp / "model.pt")
+    _write_json(tmp / "gpt_config.json", asdict(gpt_cfg))
+    _write_json(tmp / "text_format.json", fmt.to_dict())
+    tokenizer.save(tmp / "tokenizer.json")
+    _write_json(tmp / "meta.json", {"step": int(step), "meta": meta or {}})
+    if train_state is not None:
+        torch.save(train_state, tmp / "train_state.pt")
+    old = path.with_name(f"{path.name}.old-{os.getpid()}")
+    if path.exists():
+        path.rename(old)
+    tmp.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
+    _remove_stale(path, "old")  # left by a save killed between its renames; PATH is newer now
+
+
+def _resolve(path: Path) -> Path:
+    """PATH, or the old copy a save killed between its two renames left behind."""
+    if path.is_dir():
+        return path
+    olds = [p for p, _ in _siblings(path, "old") if (p / "model.pt").is_file()]
+    if not path.exists() and olds:
+        return max(olds, key=lambda p: p.stat().st_mtime)
+    if path.exists():
+        raise UserError(f"{path} is not a checkpoint directory ({TRAIN_HINT})")
+    raise UserError(f"no checkpoint at {path} ({TRAIN_HINT})")
+
+
+def _read_json(d: Path, name: str):
+    try:
+        return json.loads((d / name).read_text())
+    except json.JSONDecodeError as e:
+        raise UserError(f"{d / name}: not valid JSON ({e}); the checkpoint is damaged, {TRAIN_HINT}") from None
+
+
+def load_checkpoint(path, *, with_train_state: bool = False) -> Checkpoint:
+    """Rebuild the model, text format and tokenizer from a checkpoint directory (on the CPU)."""
+    import torch
+
+    from physics_llm.models.gpt import GPT, GPTConfig
+
+    given = Path(path)
+    d = _resolve(given)
+    missing = [f for f in FILES if not (d / f).is_file()]
+    if with_train_state and not (d / "train_state.pt").is_file():
+        missing.append("train_state.pt")
+    if missing:
+        raise UserError(f"checkpoint {given} is missing {', '.join(missing)} (incomplete or not a checkpoint; "
+                        f"{TRAIN_HINT})")
+    cfg_d = _read_json(d, "gpt_config.json")
+    known = {f.name for f in fields(GPTConfig)}
+    if not isinstance(cfg_d, dict) or set(cfg_d) - known:
+        raise UserError(f"{d / 'gpt_config.json'}: expected the keys {', '.join(sorted(known))}, got {cfg_d!r}")
+    cfg = GPTConfig(**cfg_d)
+    fmt = TextFormat.from_dict(_read_json(d, "text_format.json"))
+    tokenizer = DigitTokenizer.load(d / "tokenizer.json")
+    if tokenizer.vocab_size > cfg.vocab_size:
+        raise UserError(f"checkpoint {given}: tokenizer has {tokenizer.vocab_size} symbols but the model only "
+                        f"vocab_size {cfg.vocab_size}; the files do not belong together ({TRAIN_HINT})")
+    meta = _read_json(d, "meta.json")
+    if not isinstance(meta, dict):
+        raise UserError(f"{d / 'meta.json'}: expected an object with 'step' and 'meta', got {meta!r}")
+    model = GPT(cfg)
+    try:
+        state = torch.load(d / "model.pt", map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as e:  # wrong shapes or keys, or a truncated file
+        first = str(e).strip().splitlines()[:2]
+        raise UserError(f"checkpoint {given}: model.pt does not fit gpt_config.json ({' '.join(first)}); "
+                        f"{TRAIN_HINT}") from None
+    model.eval()
+    train_state = None
+    if with_train_state:
+        # Our own resume file (optimizer state, RNG states, numpy arrays): not weights only.
+        train_state = torch.load(d / "train_state.pt", map_location="cpu", weights_only=False)
+    return Checkpoint(model=model, gpt_cfg=cfg, fmt=fmt, tokenizer=tokenizer, step=int(meta.get("step", 0)),
+                      meta=meta.get("meta", {}), train_state=train_state)

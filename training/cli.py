@@ -1,0 +1,48 @@
+"""`physics-llm train gpt`: train the from-scratch GPT (torch is imported only when it runs)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from training.cli_lora import add_lora_parser
+
+TRAIN_GPT_HELP = """Train the from-scratch GPT on a dataset's train split. RUN (--out) gets config.yaml,
+log.csv (losses, tokens/s and single-step RMSE on val frames beside constvel) and ckpt/ (a checkpoint
+for `--model gpt:RUN/ckpt`, with the train state for --resume). A run of 2N steps equals N steps,
+then --resume, then N more. With --resume the config defaults to RUN/config.yaml."""
+
+
+def register(sub) -> None:
+    train = sub.add_parser("train", help="train models (gpt: the from-scratch GPT; lora: a LoRA fine-tune of a Hugging Face LM)")
+    tsub = train.add_subparsers(dest="train_command", metavar="TRAIN_COMMAND", required=True)
+    p = tsub.add_parser("gpt", help="train the from-scratch GPT", description=TRAIN_GPT_HELP,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", metavar="YAML", help="train config (e.g. configs/train/gpt.yaml; default: built-in "
+                   "defaults, or RUN/config.yaml with --resume)")
+    p.add_argument("--data", required=True, metavar="DIR", help="dataset directory (`physics-llm data generate`)")
+    p.add_argument("--out", required=True, metavar="RUN", help="run directory (new, or an existing run with --resume)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--steps", type=int, metavar="N", help="stop after step N (default: the config's steps; the "
+                   "learning-rate schedule still spans the config's steps: use --set steps=N to shorten it)")
+    p.add_argument("--set", action="append", dest="sets", metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_train_gpt)
+
+    add_lora_parser(tsub)
+
+
+def run_train_gpt(args) -> int:
+    from physics_llm.config import load_config
+    from training.gpt_config import TrainGPTConfig
+    from training.train_gpt import check_out, train
+
+    out = Path(args.out)
+    check_out(out, args.resume)  # before the config: with --resume it comes from the run
+    config = args.config or (out / "config.yaml" if args.resume and (out / "config.yaml").exists() else None)
+    cfg = load_config(TrainGPTConfig, config, args.sets)
+    last = train(cfg, args.data, out, resume=args.resume, stop=args.steps, progress=not args.quiet)
+    loss = f"val loss {float(last['val_loss']):.4f} at step {last['step']}" if last else "no evaluation yet"
+    print(f"wrote {out}: config.yaml, log.csv, ckpt/ ({loss}); evaluate with "
+          f"`physics-llm eval --model gpt:{out / 'ckpt'} ...`")
+    return 0
