@@ -14,29 +14,25 @@ The base stays frozen; only the LoRA weights train. The loss is the cross-entrop
 target tokens and eos (training/examples.py's mask). Batches are right-padded and need no
 attention mask: every layer of a causal LM (LFM2's short convolutions too) only looks back,
 so a real position never sees the padding after it, and padded positions carry no loss.
+The loop, schedule, evaluation and log are training/loop.py's, shared with the GPT trainer.
 A batch is a pure function of (seed, step), so --resume continues exactly where it stopped.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
-from types import SimpleNamespace
 
-import numpy as np
-
-from physics_llm.config import save_config, to_dict
+from physics_llm.config import to_dict
 from physics_llm.errors import UserError
+from training import loop
+from training.config import TEXT_KEYS
 from training.curriculum import Curriculum
-from training.examples import STREAM_VAL, ExampleSampler, collate, eval_windows
-from training.gpt_config import TEXT_KEYS
+from training.examples import ExampleSampler
 from training.lora_config import ADAPTER_KEYS, TrainLoRAConfig
-from training.train_gpt import lr_at, make_optimizer, open_split, step_metrics
 
 LOG_FIELDS = ["step", "stage", "lr", "train_loss", "val_loss", "tokens_per_s", "pos_rmse", "vel_rmse", "parse_rate",
               "constvel_pos_rmse", "constvel_vel_rmse", "seconds"]
@@ -46,15 +42,11 @@ STATE_FILES = ("adapter_config.json", "adapter_model.safetensors", "text_format.
 
 def check_out(out: Path, resume: bool) -> None:
     """Refuse, before anything is written, to overwrite a run or to resume none."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: is a file; give a directory for the run")
-    if resume:
-        missing = [f for f in STATE_FILES if not (out / "adapter" / f).is_file()]
-        if missing:
-            raise UserError(f"--resume: no checkpoint at {out / 'adapter'} (missing {', '.join(missing)}); start a new "
-                            f"run without --resume, or delete {out} if its first checkpoint was never written")
-    elif any((out / f).exists() for f in RUN_FILES):
-        raise UserError(f"--out {out}: already holds a run; add --resume to continue it, or choose a new --out")
+    loop.check_out(out, resume, RUN_FILES)
+    missing = [f for f in STATE_FILES if not (out / "adapter" / f).is_file()] if resume else []
+    if missing:
+        raise UserError(f"--resume: no checkpoint at {out / 'adapter'} (missing {', '.join(missing)}); start a new "
+                        f"run without --resume, or delete {out} if its first checkpoint was never written")
 
 
 def pick_device(cfg: TrainLoRAConfig):
@@ -114,49 +106,16 @@ def batch_loss(model, batch, device):
     return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-1)
 
 
-def val_loss(model, examples: list, batch_size: int, pad_id: int, device) -> float:
-    """Mean cross-entropy per target token over fixed examples (NaN when there are none)."""
-    import torch
-
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for k in range(0, len(examples), batch_size):
-            b = collate(examples[k:k + batch_size], pad_id)
-            n = int((b.targets != -1).sum())
-            total += float(batch_loss(model, b, device)) * n
-            count += n
-    return total / count if count else float("nan")
-
-
-def read_log(path: Path, upto: int) -> list[dict]:
-    """Rows of an earlier log.csv up to step `upto` (a killed run may have logged past its checkpoint)."""
-    if not path.exists():
-        return []
-    with path.open(newline="") as f:
-        return [r for r in csv.DictReader(f) if int(r["step"]) <= upto]
-
-
-def write_log(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(path)
-
-
 def train(cfg: TrainLoRAConfig, data: str | Path, out: str | Path, *, resume: bool = False,
           stop: int | None = None, progress: bool = True) -> dict:
     """Fine-tune (or resume) into `out` until step `stop` (default: the whole curriculum). Returns the last log row."""
     out = Path(out)
     check_out(out, resume)
-    train_ds, val_ds = open_split(data, "train"), open_split(data, "val")  # bad input fails before the slow imports
+    train_ds, val_ds = loop.open_split(data, "train"), loop.open_split(data, "val")  # fails before the slow imports
 
     import torch
-    from tqdm import tqdm
 
     from physics_llm.models.hf_predictor import HFPredictor, HFTokens, load_base
-    from physics_llm.models.registry import load_predictor
     from training.lora_config import apply_lora
 
     device = pick_device(cfg)
@@ -165,101 +124,37 @@ def train(cfg: TrainLoRAConfig, data: str | Path, out: str | Path, *, resume: bo
     base, tok = load_base(cfg.base, dtype=getattr(torch, cfg.dtype))
     fmt, tokens = cfg.text_format(), HFTokens(tok)
     model = apply_lora(base, cfg)
-    step, acc = 0, {"loss_sum": 0.0, "loss_n": 0, "tokens": 0, "seconds": 0.0}
+    step, acc = 0, loop.new_acc()
     if resume:
         step, state = load_resume(out / "adapter", model, cfg)
     model.to(device)
-    optimizer = make_optimizer(model, cfg)  # only the LoRA weights require grad
+    optimizer = loop.make_optimizer(model, cfg)  # only the LoRA weights require grad
     if resume:
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        acc = state["acc"]
+        acc = loop.restore(optimizer, state)
 
-    def sampler(ds) -> ExampleSampler:
+    def sampler_of(ds) -> ExampleSampler:
         return ExampleSampler(ds, fmt, tokens, cfg.max_tokens, cfg.onset_weight, cfg.onset_px_s)
 
-    curriculum = Curriculum(train_ds, cfg.stage_steps, cfg.replay, sampler)
-    stop = curriculum.total if stop is None else stop
-    if not 1 <= stop <= curriculum.total:
-        raise UserError(f"--steps {stop}: must be 1..{curriculum.total} (the curriculum's steps)")
-    if step >= stop:
-        raise UserError(f"--resume: the checkpoint is at step {step} of {curriculum.total} already; raise "
-                        f"stage_steps (or --steps) to train on")
-    # train_gpt.lr_at reads these four: both trainers share one warmup + cosine rule, spanning the curriculum here.
-    schedule = SimpleNamespace(warmup=cfg.warmup, steps=curriculum.total, lr=cfg.lr, min_lr=cfg.min_lr)
-    val_examples = []
-    if len(val_ds) and cfg.eval_examples:
-        val_sampler = sampler(val_ds)
-        if val_sampler.size:
-            val_examples = val_sampler.examples(np.random.default_rng([cfg.seed, STREAM_VAL]), cfg.eval_examples)
-    cases = eval_windows(val_ds, fmt.context, cfg.seed, cfg.eval_windows)
-    constvel = step_metrics(load_predictor("baseline:constvel"), cases)
-    predictor = HFPredictor(model, tok, fmt)  # generates with the adapter as it trains
+    curriculum = Curriculum(train_ds, cfg.stage_steps, cfg.replay, sampler_of)
+    stop = loop.stop_step(stop, step, curriculum.total, span="the curriculum's steps",
+                          more="raise stage_steps (or --steps)")
+    evals = loop.eval_set(val_ds, sampler_of, cfg, tokens.pad_id)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     plan = ", ".join(f"stage {s.number}: {s.steps} steps, {s.sampler.size} object-steps" for s in curriculum.stages)
     print(f"{cfg.base}: {trainable / 1e6:.3f}M LoRA parameters on {device}; {plan}"
           + (f"; stages {curriculum.skipped} have no scenes here and are skipped" if curriculum.skipped else ""),
           file=sys.stderr)
 
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.yaml")
-    log_path = out / "log.csv"
-    rows = read_log(log_path, step)
+    def columns(at: int) -> dict:  # the stage and lr of the step before the row (of step 0 at the start)
+        before = max(at - 1, 0)
+        return {"stage": curriculum.stage_at(before).number, "lr": loop.lr_at(before, cfg, curriculum.total)}
 
-    def evaluate(at: int) -> dict:
-        model.eval()
-        row = {"step": at, "stage": curriculum.stage_at(max(at - 1, 0)).number, "lr": lr_at(max(at - 1, 0), schedule),
-               "val_loss": val_loss(model, val_examples, cfg.batch_size, tokens.pad_id, device),
-               "seconds": round(acc["seconds"], 3)}
-        if acc["loss_n"]:
-            row.update(train_loss=acc["loss_sum"] / acc["loss_n"],
-                       tokens_per_s=acc["tokens"] / max(acc["seconds"], 1e-9))
-        row.update(step_metrics(predictor, cases))
-        row.update({f"constvel_{k}": v for k, v in constvel.items() if k != "parse_rate"})
-        model.train()
-        acc.update(loss_sum=0.0, loss_n=0, tokens=0, seconds=0.0)
-        rows.append(row)
-        write_log(log_path, rows)
-        return row
+    def save(at: int, state: dict, last: dict) -> None:
+        save_adapter(out / "adapter", model, fmt, step=at, train_state=state,
+                     meta={"base": cfg.base, **loop.run_meta(cfg, data, last)})
 
-    def checkpoint(at: int, last: dict) -> None:
-        state = {"optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(), "acc": dict(acc)}
-        meta = {"base": cfg.base, "data": str(data), "config": to_dict(cfg), "val_loss": last.get("val_loss"),
-                "train_loss": last.get("train_loss")}
-        save_adapter(out / "adapter", model, fmt, step=at, train_state=state, meta=meta)
-
-    last = rows[-1] if rows else {}
-    if step == 0:
-        last = evaluate(0)
-        print(f"step 0: val loss {last['val_loss']:.4f}", file=sys.stderr)
-    model.train()
-    bar = tqdm(range(step, stop), initial=step, total=stop, desc="train lora", file=sys.stderr,
-               disable=not progress, dynamic_ncols=True)
-    for s in bar:
-        t0 = time.perf_counter()
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(s, schedule)
-        batch = curriculum.batch(cfg.seed, s, cfg.batch_size, tokens.pad_id)
-        loss = batch_loss(model, batch, device)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
-        optimizer.step()
-        dt = time.perf_counter() - t0
-        acc["loss_sum"] += loss.item()
-        acc["loss_n"] += 1
-        acc["tokens"] += batch.tokens
-        acc["seconds"] += dt
-        bar.set_postfix(stage=curriculum.stage_at(s).number, loss=f"{acc['loss_sum'] / acc['loss_n']:.4f}",
-                        tok_s=f"{batch.tokens / dt:,.0f}", refresh=False)
-        done = s + 1
-        if done % cfg.eval_every == 0 or done == curriculum.total:
-            last = evaluate(done)
-            bar.write(f"step {done} (stage {last['stage']}): train loss {last['train_loss']:.4f}, val loss "
-                      f"{last['val_loss']:.4f}, vel RMSE {last['vel_rmse']:.2f} (constvel "
-                      f"{last['constvel_vel_rmse']:.2f}), parsed {last['parse_rate']:.1%}")
-        if done % cfg.ckpt_every == 0 or done == stop:
-            checkpoint(done, last)
-    bar.close()
-    return last
+    return loop.train_loop(
+        cfg, out, model, optimizer, evals, fields=LOG_FIELDS, desc="train lora", step=step, acc=acc, stop=stop,
+        total=curriculum.total, batch_at=lambda s: curriculum.batch(cfg.seed, s, cfg.batch_size, tokens.pad_id),
+        loss_of=lambda batch: batch_loss(model, batch, device), predictor=HFPredictor(model, tok, fmt),
+        columns=columns, save=save, postfix=lambda s: {"stage": curriculum.stage_at(s).number}, progress=progress)

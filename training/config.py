@@ -1,0 +1,66 @@
+"""TrainConfig: the keys both trainers share (text, sampling, optimisation, evaluation), checked once.
+
+TrainGPTConfig (gpt_config.py) and TrainLoRAConfig (lora_config.py) subclass it and add their
+model keys. The keys with no default here get one in each subclass: the two models train
+with different batch sizes, learning rates and eval cadences (configs/train/*.yaml).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from physics_llm.errors import ConfigError
+from physics_llm.text import TextFormat
+
+# Keys a resumed run must keep: they fix what the text means.
+TEXT_KEYS = ("view", "encoding", "context", "neighbours", "neighbour_radius")
+
+
+@dataclass(kw_only=True)
+class TrainConfig:
+    # Text (physics_llm.text.TextFormat).
+    view: str = "object"
+    encoding: str = "residual"
+    context: int = 3
+    neighbours: int = 6
+    neighbour_radius: float = 60.0
+    # Sampling (training/examples.py): object-steps whose velocity change differs from g*dt by more
+    # than onset_px_s (collision onsets, 1% of object-steps holding 82% of the velocity error) are
+    # drawn onset_weight times as often as the others.
+    onset_weight: float = 10.0
+    onset_px_s: float = 50.0
+    # Optimisation: AdamW, linear warmup, then cosine from lr to min_lr at the last step (loop.lr_at).
+    batch_size: int  # examples per step
+    lr: float
+    min_lr: float
+    warmup: int  # steps
+    weight_decay: float
+    grad_clip: float = 1.0  # max gradient norm (0 = off)
+    seed: int = 0
+    # Evaluation and checkpoints. Every eval_every steps: the loss on eval_examples fixed val
+    # examples, and the single-step RMSE of the model (and of constvel) on eval_windows val frames.
+    eval_every: int
+    eval_examples: int
+    eval_windows: int
+    ckpt_every: int
+    threads: int = 2  # torch CPU threads
+
+    def check(self) -> None:
+        self.text_format()  # raises ConfigError on a bad view, encoding, context...
+        self.at_least(1, "batch_size", "eval_every", "ckpt_every", "threads")
+        self.at_least(0, "warmup", "eval_examples", "eval_windows")
+        if not 0 < self.min_lr <= self.lr:
+            raise ConfigError(f"need 0 < min_lr <= lr, got min_lr {self.min_lr} and lr {self.lr}")
+        if self.onset_weight < 1 or self.onset_px_s <= 0:
+            raise ConfigError(f"onset_weight must be >= 1 and onset_px_s > 0, got {self.onset_weight} "
+                              f"and {self.onset_px_s}")
+        if self.weight_decay < 0 or self.grad_clip < 0:
+            raise ConfigError(f"weight_decay and grad_clip must be >= 0, got {self.weight_decay} and {self.grad_clip}")
+
+    def at_least(self, low: int, *names: str) -> None:
+        for name in names:
+            if getattr(self, name) < low:
+                raise ConfigError(f"{name} must be >= {low}, got {getattr(self, name)}")
+
+    def text_format(self) -> TextFormat:
+        return TextFormat(**{k: getattr(self, k) for k in TEXT_KEYS})
