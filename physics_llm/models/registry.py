@@ -24,15 +24,25 @@ def _oracle(arg: str) -> Predictor:
     return Oracle()
 
 
+def _need(module: str, kind: str) -> None:
+    """torch/transformers come with the `train` extra; say so instead of a traceback."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise UserError(f"'{kind}:' models need {module}: pip install -e '.[train]' (or `make setup`)")
+
+
 def _gpt(arg: str) -> Predictor:
     if not arg:
-        raise UserError("'gpt' needs a checkpoint directory: gpt:PATH (e.g. gpt:runs/gpt-small)")
+        raise UserError("'gpt' needs a checkpoint directory: gpt:PATH (e.g. gpt:assets/checkpoints/gpt-small)")
+    _need("torch", "gpt")
     from physics_llm.models.gpt_predictor import GPTPredictor
 
     return GPTPredictor.load(arg)
 
 
 def _hf(arg: str) -> Predictor:
+    _need("transformers", "hf")
     from physics_llm.models.hf_predictor import HFPredictor
 
     return HFPredictor.load(arg)
