@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test test-all bench clean
+.PHONY: setup app test test-all bench clean
 
 setup: $(VENV)/.installed
 
@@ -12,6 +12,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,eval,app,train]'
 	touch $@
+
+app: setup  ## the pygame app on the shipped model
+	$(BIN)/physics-llm app --model gpt:assets/checkpoints/gpt-small
 
 test: setup  ## the default (fast) test suite
 	$(BIN)/python -m pytest -q
