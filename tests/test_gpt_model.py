@@ -14,14 +14,7 @@ TOK = DigitTokenizer()
 TINY = GPTConfig(vocab_size=64, block_size=384, n_layer=2, n_head=4, n_embd=32)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: a second thread costs more than it gives, and 10x more when another torch
-    process shares the 2 cores (measured: 26 s -> 3 s for this file)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def scrambled(cfg=TINY, seed=0, dtype=torch.float64) -> GPT:

@@ -26,13 +26,7 @@ TINY = GPTConfig(vocab_size=64, block_size=384, n_layer=1, n_head=2, n_embd=32)
 DEAD_PID = 2**30  # above Linux's pid_max (at most 2**22): no such process
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: a second thread costs more than it gives (see test_gpt_model.py)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def tiny_checkpoint(path, seed=0, step=7, fmt=TextFormat(), **kw):

@@ -31,12 +31,7 @@ TINY_DATA = ROOT / "configs/data/tiny.yaml"
 TINY_LORA = ROOT / "configs/train/lora_tiny.yaml"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
