@@ -13,3 +13,29 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture
+def app_shared(tmp_path):
+    """(Shared, screen) for one app screen under SDL's dummy driver, every app directory in tmp_path."""
+    import os
+    from pathlib import Path
+
+    os.environ["SDL_VIDEODRIVER"] = "dummy"  # before pygame opens a display: no window in tests
+    import pygame
+
+    from app.config import AppConfig
+    from app.control import body_rect
+    from app.jobs import JobRunner
+    from app.states.base import Shared
+    from app.widgets import Theme
+
+    size = (1280, 720)
+    pygame.display.init()
+    pygame.font.init()
+    screen = pygame.display.set_mode(size)
+    cfg = AppConfig(model_dirs=[str(tmp_path / "models")], scenes_dir=str(tmp_path / "scenes"),
+                    jobs_dir=str(tmp_path / "jobs"), reports_dir=str(tmp_path / "reports"))
+    root = Path(__file__).parents[1]
+    yield Shared(cfg=cfg, theme=Theme(), jobs=JobRunner(cwd=str(root)), body=body_rect(*size)), screen
+    pygame.quit()

@@ -8,33 +8,18 @@ os.environ["SDL_VIDEODRIVER"] = "dummy"  # before pygame opens a display: no win
 import numpy as np
 import pytest
 
-from app.config import AppConfig
-from app.control import body_rect
-from app.jobs import JobRunner
 from app.models import BUILTIN, find_models
-from app.states.base import Shared
 from app.states.compare import CompareState
 from physics_llm.sim.generate import random_scene
 from physics_llm.sim.physics import energy
 from physics_llm.sim.scene import Scene, SceneObject
 from physics_llm.sim.simulate import simulate
 
-SIZE = (1280, 720)
 
 
 @pytest.fixture
-def app(tmp_path):
-    import pygame
-
-    pygame.display.init()
-    pygame.font.init()
-    screen = pygame.display.set_mode(SIZE)
-    from app.widgets import Theme
-
-    cfg = AppConfig(model_dirs=[str(tmp_path / "models")], scenes_dir=str(tmp_path / "scenes"),
-                    jobs_dir=str(tmp_path / "jobs"), reports_dir=str(tmp_path / "reports"))
-    yield Shared(cfg=cfg, theme=Theme(), jobs=JobRunner(), body=body_rect(*SIZE)), screen
-    pygame.quit()
+def app(app_shared):
+    return app_shared  # tests/conftest.py
 
 
 def run(state, frames):

@@ -11,31 +11,18 @@ import math
 
 import pytest
 
-from app.config import AppConfig
-from app.control import body_rect
-from app.jobs import JobRunner
-from app.states.base import Shared
 from app.states.editor import EditorState
 from physics_llm.sim.scene import load_scene, load_scenes_jsonl
 
 ROOT = Path(__file__).parents[1]
-SIZE = (1280, 720)
 
 
 @pytest.fixture
-def editor(tmp_path):
-    import pygame
-
-    pygame.display.init()
-    pygame.font.init()
-    screen = pygame.display.set_mode(SIZE)
-    from app.widgets import Theme
-
-    cfg = AppConfig(scenes_dir=str(tmp_path / "scenes"))
-    ed = EditorState(Shared(cfg=cfg, theme=Theme(), jobs=JobRunner(), body=body_rect(*SIZE)))
+def editor(app_shared):
+    shared, screen = app_shared  # tests/conftest.py
+    ed = EditorState(shared)
     ed.startup({})
-    yield ed, screen
-    pygame.quit()
+    return ed, screen
 
 
 def drag(ed, button, a, b):

@@ -9,30 +9,16 @@ os.environ["SDL_VIDEODRIVER"] = "dummy"  # before pygame opens a display: no win
 
 import pytest
 
-from app.config import AppConfig
-from app.control import Control, body_rect
-from app.jobs import JobRunner
-from app.states.base import Shared
+from app.control import Control
 from app.states.gallery import GalleryState
 from app.states.jobs import JobsState
 
 ROOT = Path(__file__).parents[1]
-SIZE = (1280, 720)
 
 
 @pytest.fixture
-def app(tmp_path):
-    import pygame
-
-    pygame.display.init()
-    pygame.font.init()
-    screen = pygame.display.set_mode(SIZE)
-    from app.widgets import Theme
-
-    cfg = AppConfig(reports_dir=str(tmp_path / "reports"), jobs_dir=str(tmp_path / "jobs"),
-                    scenes_dir=str(tmp_path / "scenes"))
-    yield Shared(cfg=cfg, theme=Theme(), jobs=JobRunner(cwd=str(ROOT)), body=body_rect(*SIZE)), screen
-    pygame.quit()
+def app(app_shared):
+    return app_shared  # tests/conftest.py
 
 
 def test_gallery_shows_a_real_eval_report(app):
