@@ -38,7 +38,7 @@ def tiny_checkpoint(path, seed=0, step=7, fmt=TextFormat(), **kw):
 
 def test_save_load_round_trip_gives_identical_logits(tmp_path):
     fmt = TextFormat(context=2, neighbours=4)
-    opt_state = {"optimizer": {"lr": 3e-4, "m": torch.arange(5.0)}, "rng": np.arange(3)}
+    opt_state = {"optimizer": {"lr": 3e-4, "m": torch.arange(5.0)}, "torch_rng": torch.get_rng_state(), "acc": {}}
     model = tiny_checkpoint(tmp_path / "ck", fmt=fmt, train_state=opt_state, meta={"loss": 1.5})
     ck = load_checkpoint(tmp_path / "ck", with_train_state=True)
     idx = torch.tensor([TOK.encode("o1 c125 d110\n4108 920", bos=True)])

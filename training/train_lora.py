@@ -28,6 +28,7 @@ from pathlib import Path
 
 from physics_llm.config import to_dict
 from physics_llm.errors import UserError
+from physics_llm.models.checkpoint import load_train_state, save_train_state
 from training import loop
 from training.config import TEXT_KEYS
 from training.curriculum import Curriculum
@@ -62,15 +63,13 @@ def pick_device(cfg: TrainLoRAConfig):
 
 def save_adapter(path: Path, model, fmt, *, step: int, train_state: dict, meta: dict) -> None:
     """Write RUN/adapter into a temp directory, then swap it in: a kill leaves the old one or the new one."""
-    import torch
-
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     old = path.with_name(f"{path.name}.old-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)  # peft: adapter_config.json + adapter_model.safetensors, LoRA weights only
     (tmp / "text_format.json").write_text(json.dumps(fmt.to_dict(), indent=1) + "\n")
     (tmp / "meta.json").write_text(json.dumps({"step": step, **meta}, indent=1) + "\n")
-    torch.save(train_state, tmp / "train_state.pt")
+    save_train_state(tmp / "train_state.pt", train_state)
     if path.exists():
         path.rename(old)
     tmp.rename(path)
@@ -79,7 +78,6 @@ def save_adapter(path: Path, model, fmt, *, step: int, train_state: dict, meta: 
 
 def load_resume(path: Path, model, cfg: TrainLoRAConfig) -> tuple[int, dict]:
     """Adapter weights into the peft model; -> (step, train_state). The run must keep its model and text."""
-    import torch
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
@@ -92,7 +90,7 @@ def load_resume(path: Path, model, cfg: TrainLoRAConfig) -> tuple[int, dict]:
     result = set_peft_model_state_dict(model, load_file(path / "adapter_model.safetensors"))
     if result.unexpected_keys:
         raise UserError(f"--resume: {path} holds weights the model lacks ({result.unexpected_keys[0]}, ...)")
-    return int(meta["step"]), torch.load(path / "train_state.pt", map_location="cpu", weights_only=False)
+    return int(meta["step"]), load_train_state(path / "train_state.pt")  # weights only: never runs code
 
 
 def batch_loss(model, batch, device):

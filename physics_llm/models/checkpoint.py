@@ -7,7 +7,9 @@ A checkpoint is a directory:
     text_format.json  TextFormat the model was trained on (view, encoding, context, ...)
     tokenizer.json    the tokenizer's vocabulary (text/tokenizer.py)
     meta.json         {"step": ..., "meta": {...}}: free-form facts (config, losses, data)
-    train_state.pt    optional: optimizer state etc. for `--resume`
+    train_state.pt    optional: optimizer state etc. for `--resume`: tensors, numbers, strings,
+                      lists and dicts only, read with torch.load(weights_only=True), so a planted
+                      file can never run code (save_train_state / load_train_state, also for LoRA)
 
 Saving is kill-safe: everything is written into PATH.tmp-<pid>, then the old PATH is
 renamed to PATH.old-<pid>, the new one renamed to PATH, and the old one deleted. A kill
@@ -22,6 +24,7 @@ import json
 import os
 import pickle
 import shutil
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -99,13 +102,68 @@ def save_checkpoint(path, model, gpt_cfg, fmt, tokenizer, *, step: int, train_st
     tokenizer.save(tmp / "tokenizer.json")
     _write_json(tmp / "meta.json", {"step": int(step), "meta": meta or {}})
     if train_state is not None:
-        torch.save(train_state, tmp / "train_state.pt")
+        save_train_state(tmp / "train_state.pt", train_state)
     old = path.with_name(f"{path.name}.old-{os.getpid()}")
     if path.exists():
         path.rename(old)
     tmp.rename(path)
     shutil.rmtree(old, ignore_errors=True)
     _remove_stale(path, "old")  # left by a save killed between its renames; PATH is newer now
+
+
+def save_train_state(path: Path, state: dict) -> None:
+    """The resume state (optimizer state_dict, torch RNG, accumulators) as plain tensors and numbers."""
+    import torch
+
+    _check_plain(state, "train_state")
+    torch.save(state, path)
+
+
+def _check_plain(o, where: str) -> None:
+    """Only what load_train_state reads back: a numpy array or any other object is a bug, caught at save time."""
+    import torch
+
+    if isinstance(o, dict):
+        for k, v in o.items():
+            _check_plain(k, where)
+            _check_plain(v, f"{where}[{k!r}]")
+    elif isinstance(o, (list, tuple)):
+        for i, v in enumerate(o):
+            _check_plain(v, f"{where}[{i}]")
+    elif not (o is None or isinstance(o, (bool, int, float, str, torch.Tensor))):
+        raise TypeError(f"{where}: {type(o).__name__} cannot go into train_state.pt (tensors, numbers, strings, "
+                        "lists and dicts only)")
+
+
+RESUME_FIX = "start a new run (a new --out, without --resume)"
+
+
+def load_train_state(path: Path) -> dict:
+    """A train_state.pt read without unpickling code: tensors, numbers, strings, lists and dicts only.
+
+    Anything else (a class, a function, a raw pickle) is refused with a UserError, never executed.
+    """
+    import torch
+
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():  # torch warns on old pickle protocols: the error below is the one line
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UserError(f"{path}: refused: it holds Python objects other than tensors, numbers, strings, lists "
+                        f"and dicts (loading it could run code); it was not written by physics-llm, "
+                        f"{RESUME_FIX}") from None
+    except Exception as e:  # truncated or not a torch file at all: zip, EOF, decoding errors
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise UserError(f"{path}: not a readable train state ({first}); the checkpoint is damaged, "
+                        f"{RESUME_FIX}") from None
+    rng = state.get("torch_rng") if isinstance(state, dict) else None
+    if not (isinstance(state, dict) and isinstance(state.get("optimizer"), dict) and isinstance(state.get("acc"), dict)
+            and isinstance(rng, torch.Tensor) and rng.dtype == torch.uint8):
+        raise UserError(f"{path}: expected a dict with 'optimizer', 'torch_rng' (a uint8 tensor) and 'acc'; "
+                        f"the checkpoint is damaged, {RESUME_FIX}")
+    return state
 
 
 def _resolve(path: Path) -> Path:
@@ -165,7 +223,6 @@ def load_checkpoint(path, *, with_train_state: bool = False) -> Checkpoint:
     model.eval()
     train_state = None
     if with_train_state:
-        # Our own resume file (optimizer state, RNG states, numpy arrays): not weights only.
-        train_state = torch.load(d / "train_state.pt", map_location="cpu", weights_only=False)
+        train_state = load_train_state(d / "train_state.pt")
     return Checkpoint(model=model, gpt_cfg=cfg, fmt=fmt, tokenizer=tokenizer, step=int(meta.get("step", 0)),
                       meta=meta.get("meta", {}), train_state=train_state)
