@@ -9,7 +9,8 @@ from pathlib import Path
 from physics_llm.errors import UserError
 
 EVAL_HELP = """Evaluate predictors: single-step and rollout metrics per suite, into a report directory
-(metrics.csv, report.md, config.yaml, PNG plots, GIFs). The baselines copy, constvel and ballistic
+(metrics.csv, report.md, config.yaml, PNG plots, GIFs; with --save-rollouts every rollout as
+rollouts/<suite>/<model>/<scene>.npz). The baselines copy, constvel and ballistic
 are added unless --no-baselines. in_dist comes from --data, else --scenes, else random scenes
 (test-split seeds from scene_seed) simulated here; ood:<kind> suites are generated and simulated here."""
 
@@ -30,6 +31,9 @@ def register(sub) -> None:
     p.add_argument("--horizon", type=int, metavar="N", help="rollout length in frames")
     p.add_argument("--gifs", type=int, metavar="N", help="comparison GIFs per model (first scenes of the first suite)")
     p.add_argument("--seed", type=int, metavar="N", help="seed of the window sampling")
+    p.add_argument("--save-rollouts", action="store_true",
+                   help="write every rollout (pred and truth arrays, per model, suite and scene) as "
+                        "REPORT_DIR/rollouts/<suite>/<model>/<scene>.npz, listed in rollouts/index.csv")
     p.add_argument("--no-baselines", action="store_true", help="do not add the three baselines")
     p.add_argument("--config", metavar="YAML", help="YAML config (default: the built-in defaults = configs/eval/default.yaml)")
     p.add_argument("--set", action="append", dest="sets", metavar="KEY=VALUE", help="override a config key")
@@ -58,7 +62,8 @@ def run_eval(args) -> int:
     extra = {"models": args.models, "suites": args.suites, "data": args.data, "split": args.split,
              "scenes": args.scenes, "scenes_per_suite": args.scenes_per_suite, "windows": args.windows,
              "context": args.context, "horizon": args.horizon, "gifs": args.gifs, "seed": args.seed,
-             "with_baselines": False if args.no_baselines else None}
+             "with_baselines": False if args.no_baselines else None,
+             "save_rollouts": True if args.save_rollouts else None}
     cfg = load_config(EvalConfig, args.config, args.sets, extra)
     check_out(Path(args.out), args.force)  # fail before any work, not after it
     t0 = time.perf_counter()
@@ -66,8 +71,11 @@ def run_eval(args) -> int:
         res = evaluate(cfg, tmp)
         write_report(res, cfg, tmp)
     n_png = len(list(Path(args.out).glob("*.png")))
+    n_npz = len(list(Path(args.out).glob("rollouts/*/*/*.npz")))
+    saved = f", {n_npz} rollouts in rollouts/" if cfg.save_rollouts else ""
     print(f"wrote {args.out}: report.md, metrics.csv ({len(res.rows)} rows), config.yaml, {len(res.gifs)} GIFs, "
-          f"{n_png} plots; {len(res.models)} models x {len(res.suites)} suites in {time.perf_counter() - t0:.1f} s")
+          f"{n_png} plots{saved}; {len(res.models)} models x {len(res.suites)} suites in "
+          f"{time.perf_counter() - t0:.1f} s")
     return 0
 
 

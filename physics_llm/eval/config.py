@@ -51,6 +51,9 @@ class EvalConfig:
     gifs: int = 1
     gif_fps: int = 20
     plots: bool = True
+    # Every rollout (pred and truth of the predicted frames, per model, suite and scene) as .npz
+    # under REPORT_DIR/rollouts/ (harness.py); `eval --save-rollouts`.
+    save_rollouts: bool = False
 
     def check(self) -> None:
         for name in ("context", "horizon", "rollout_batch", "gif_fps"):

@@ -4,10 +4,25 @@ Order: the suite's scenes are read or simulated once, then each model runs on th
 so memory holds one suite at a time and the ground truth is shared by all models.
 Everything the user named (models, suites, files, dataset) is checked before any
 scene is simulated.
+
+With cfg.save_rollouts every rollout is written as it is scored (RolloutWriter):
+
+    REPORT_DIR/rollouts/<suite>/<model>/<scene index, 4 digits>.npz
+    REPORT_DIR/rollouts/index.csv      suite,model,scene,label,start,frames,file
+
+<suite> and <model> are slug()s of the names (ood:count_low -> ood_count_low,
+gpt:runs/g1 -> gpt_runs_g1; models whose slugs collide get -2, -3, ...); the scene index
+is the scene's position in its suite. Each .npz (np.savez, no pickled objects, so
+np.load(path, allow_pickle=False) reads it) holds pred and truth (H, N, 6) float32: the
+predicted frames and the true frames they stand for, exactly what the rollout metrics
+are computed from; parsed (H, N) bool; start (int64, the index of the first predicted
+frame in the scene's trajectory); model (the spec), scene (the scene JSON) and label
+(where the scene came from) as numpy unicode strings.
 """
 
 from __future__ import annotations
 
+import csv
 import sys
 import time
 from dataclasses import dataclass, field
@@ -62,6 +77,59 @@ def slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in text)
 
 
+def unique_slugs(names: list[str]) -> dict[str, str]:
+    """name -> slug(name), with -2, -3, ... added where two names would get the same slug."""
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in dict.fromkeys(names):
+        base = slug(name) or "_"
+        s, k = base, 1
+        while s in taken:
+            k += 1
+            s = f"{base}-{k}"
+        taken.add(s)
+        out[name] = s
+    return out
+
+
+class RolloutWriter:
+    """Writes each scored rollout to REPORT_DIR/rollouts/ (module docstring) and the index.csv."""
+
+    INDEX_COLUMNS = ("suite", "model", "scene", "label", "start", "frames", "file")
+
+    def __init__(self, out_dir: str | Path, models: list[str], suites: list[str]):
+        self.root = Path(out_dir) / "rollouts"
+        self.models, self.suites = unique_slugs(models), unique_slugs(suites)
+        self.index: list[tuple] = []
+        self.seconds = 0.0
+
+    def saver(self, suite: str, model: str, cases):
+        """The run_rollouts `save` callback for one model on one suite's cases."""
+        folder = self.root / self.suites[suite] / self.models[model]
+
+        def save(i: int, first: int, pred: np.ndarray, truth: np.ndarray, parsed: np.ndarray) -> None:
+            t0 = time.perf_counter()
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{i:04d}.npz"
+            np.savez(path, pred=np.asarray(pred, np.float32), truth=np.asarray(truth, np.float32),
+                     parsed=np.asarray(parsed, bool), start=np.int64(first), model=np.str_(model),
+                     scene=np.str_(cases[i].scene.to_json()), label=np.str_(cases[i].label))
+            self.index.append((suite, model, i, cases[i].label, first, len(pred),
+                               path.relative_to(self.root).as_posix()))
+            self.seconds += time.perf_counter() - t0
+
+        return save
+
+    def write_index(self) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / "index.csv"
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(self.INDEX_COLUMNS)
+            w.writerows(self.index)
+        return path
+
+
 def evaluate(cfg: EvalConfig, out_dir: str | Path, log: Callable[[str], None] | None = None) -> EvalResult:
     """Run the evaluation and write GIFs into out_dir (the report files are written by report.py)."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
@@ -70,6 +138,7 @@ def evaluate(cfg: EvalConfig, out_dir: str | Path, log: Callable[[str], None] | 
     source = SceneSource(cfg)
     res = EvalResult(models=[p.name for p in predictors], suites=source.suites)
     tm = {"simulate_s": 0.0, "single_s": 0.0, "rollout_s": 0.0, "predict_s": 0.0, "gif_s": 0.0}
+    writer = RolloutWriter(out_dir, res.models, res.suites) if cfg.save_rollouts else None
     for si, suite in enumerate(source.suites):
         t0 = time.perf_counter()
         cases = source.cases(suite)
@@ -82,7 +151,8 @@ def evaluate(cfg: EvalConfig, out_dir: str | Path, log: Callable[[str], None] | 
             t0 = time.perf_counter()
             single = run_single(p, cases, cfg)
             t1 = time.perf_counter()
-            roll = run_rollouts(p, cases, cfg, keep=max(gifs_here, 1 if cfg.plots else 0))
+            roll = run_rollouts(p, cases, cfg, keep=max(gifs_here, 1 if cfg.plots else 0),
+                                save=writer.saver(suite, p.name, cases) if writer else None)
             t2 = time.perf_counter()
             tm["single_s"] += t1 - t0
             tm["rollout_s"] += t2 - t1
@@ -99,6 +169,10 @@ def evaluate(cfg: EvalConfig, out_dir: str | Path, log: Callable[[str], None] | 
             for r in roll.kept[:gifs_here]:
                 res.gifs.append(_write_gif(out_dir, suite, p.name, cases[r.case_index], r, cfg))
             tm["gif_s"] += time.perf_counter() - t0
+    if writer is not None:
+        writer.write_index()
+        tm["save_rollouts_s"] = writer.seconds
+        log(f"rollouts: {len(writer.index)} files under {writer.root.name}/ ({writer.seconds:.1f} s)")
     tm["total_s"] = time.perf_counter() - t_start
     res.timings = tm
     return res

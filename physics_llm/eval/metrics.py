@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from physics_llm.sim import geometry
 from physics_llm.sim.physics import energy, momentum
 from physics_llm.sim.scene import Scene
 from physics_llm.sim.state import ANGLE, VX, VY, X, Y, wrap_angle
@@ -139,3 +140,25 @@ def divergence_step(step_rmse: np.ndarray, threshold: float) -> int:
     """First 1-based step whose error exceeds threshold; len(step_rmse) + 1 if none does."""
     over = np.flatnonzero(np.asarray(step_rmse, np.float64) > threshold)
     return int(over[0]) + 1 if over.size else len(step_rmse) + 1
+
+
+def escaped(scene: Scene, states: np.ndarray) -> np.ndarray:
+    """(..., N, 6) -> (..., N) bool: the body is outside the world (module docstring)."""
+    return geometry.outside_world(scene, states)
+
+
+def penetration(scene: Scene, states: np.ndarray) -> np.ndarray:
+    """(T, N, 6) -> (T, N) float64: each body's deepest penetration (px) into a body or a wall."""
+    return geometry.body_depths(scene, states)
+
+
+def escaped_frac(scene: Scene, states: np.ndarray) -> float:
+    """Fraction of the object-frames of states (T, N, 6) outside the world; NaN when there are none."""
+    e = escaped(scene, states)
+    return float(e.mean()) if e.size else float("nan")
+
+
+def overlap_px(scene: Scene, states: np.ndarray) -> float:
+    """Mean over the object-frames of states (T, N, 6) of the deepest penetration (px); NaN when none."""
+    d = penetration(scene, states)
+    return float(d.mean()) if d.size else float("nan")

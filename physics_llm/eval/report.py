@@ -3,7 +3,9 @@
 metrics.csv is long format, one number a row: model,suite,mode,horizon,metric,value.
 Single-step rows have horizon 1. Rollout rows of per-step errors (pos/vel/angle_rmse)
 have the step they were measured at; whole-rollout values (parse_rate, energy and
-momentum curve errors, divergence, speed) have the rollout's last step.
+momentum curve errors, divergence, plausibility, speed) have the rollout's last step.
+Plausibility rows (escaped_frac, overlap_px) come with truth_escaped_frac and
+truth_overlap_px: the same measures of the true frames, the reference.
 report.md turns the same rows into pandas tables, one section per suite, every model
 beside the baselines, the best value of each column in bold.
 """
@@ -20,14 +22,16 @@ from physics_llm.eval.harness import EvalResult, slug
 
 COLUMNS = ("model", "suite", "mode", "horizon", "metric", "value")
 HIGHER_IS_BETTER = {"parse_rate", "divergence_step"}
-NOT_RANKED = {"contact_frac", "onset_frac", "n_frames"}  # facts about the scenes, not the model
+# facts about the scenes, not the model
+NOT_RANKED = {"contact_frac", "onset_frac", "n_frames", "truth_escaped_frac", "truth_overlap_px"}
 UNRANKED_MODELS = {"oracle"}  # the simulator itself: exact by construction, so it is not ranked
 
 SINGLE_COLS = ["pos_rmse", "vel_rmse", "angle_rmse", "parse_rate", "vel_median", "vel_p90", "vel_p99",
                "pos_rmse_onset", "vel_rmse_onset", "energy_rel_err", "momentum_rel_err", "sec_per_frame"]
 CONTACT_COLS = ["pos_rmse_contact", "pos_rmse_free", "vel_rmse_contact", "vel_rmse_free", "parse_rate"]
 ROLLOUT_WHOLE = ["parse_rate", "energy_rel_err", "momentum_rel_err", "divergence_step", "diverged_frac",
-                 "sec_per_frame"]
+                 "escaped_frac", "overlap_px", "sec_per_frame"]
+TRUTH_REFERENCE = [("escaped_frac", "truth_escaped_frac", ""), ("overlap_px", "truth_overlap_px", " px")]
 
 
 def write_metrics_csv(rows: list[tuple], path: Path) -> None:
@@ -140,6 +144,9 @@ def render_report(res: EvalResult, cfg: EvalConfig, plots: dict[str, list[str]])
         wanted += [(m, H, m) for m in ROLLOUT_WHOLE]
         out += ["Rollout (errors at each step after the context):", "",
                 markdown_table(_table(df, models, suite, "rollout", wanted)), ""]
+        ref = _truth_reference(df, suite)
+        if ref:
+            out += [f"Plausibility of the true frames over the same steps (the reference): {ref}.", ""]
         for png in plots.get(suite, []):
             out += [f"![{png}]({png})", ""]
         gifs = [g for g in res.gifs if g[0] == suite]
@@ -163,6 +170,17 @@ def _pivot(df, models, suites, mode, metric, horizon_by_suite):
     return out
 
 
+def _truth_reference(df, suite: str) -> str:
+    """'escaped_frac 0, overlap_px 0.0123 px' of the truth (the same in every model's rows)."""
+    sub = df[(df.suite == suite) & (df["mode"] == "rollout")]
+    parts = []
+    for name, metric, unit in TRUTH_REFERENCE:
+        vals = sub[sub.metric == metric]["value"]
+        if len(vals):
+            parts.append(f"{name} {fmt(float(vals.iloc[0]))}{unit}")
+    return ", ".join(parts)
+
+
 def _definitions(cfg: EvalConfig) -> list[str]:
     return [
         "- pos_rmse = sqrt(mean(dx^2 + dy^2)) over objects and predicted frames (px); vel_rmse likewise (px/s); "
@@ -178,6 +196,14 @@ def _definitions(cfg: EvalConfig) -> list[str]:
         f"- divergence_step: first rollout step whose position RMSE over the scene's objects exceeds "
         f"{cfg.divergence_px:g} px; median over scenes, a scene that never diverges counts as its horizon + 1. "
         "diverged_frac: scenes that diverged within the horizon.",
+        "- escaped_frac: fraction of the rollout's predicted object-frames whose centre is outside the "
+        "world [0, width] x [0, height] (a non-finite position counts as outside). overlap_px: mean over the "
+        "same object-frames of the body's deepest penetration into another body or a wall, 0 when it overlaps "
+        "nothing (px; exact minimum translation distance for circles and boxes, max(0, -surface gap) for a "
+        "wall, so a body past a wall counts its whole distance beyond it and escapes dominate the mean). The "
+        "truth's values over the same frames are given below each rollout table (Pymunk's contacts are soft: "
+        "a few tenths of a pixel). Lower is better, but a frozen prediction (baseline:copy) scores low too: "
+        "plausible is not accurate.",
         "- parse_rate: object-steps the model really produced (the rest were filled with constant velocity and "
         "still count in the errors). sec_per_frame: the predictor's own time per predicted scene frame.",
     ]

@@ -6,6 +6,10 @@ Rollout: from the true frames s .. s+C-1 every prediction becomes context, for H
 (H = horizon capped by the scene's length); `rollout_batch` scenes advance in lockstep,
 one predict_many() call per step, so models that batch across scenes can.
 
+Rollouts are also judged for plausibility (metrics.py): escaped_frac and overlap_px of the
+predicted frames, and of the true frames they stand for (truth_escaped_frac,
+truth_overlap_px: the reference, the same for every model).
+
 Predictors that can answer from the ground truth (the oracle's `use_truth`) are handed
 it before they predict, so the oracle scores exactly 0 and simulates nothing.
 """
@@ -13,6 +17,7 @@ it before they predict, so the oracle scores exactly 0 and simulates nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -121,6 +126,10 @@ class RolloutStats:
     ang_sq: np.ndarray = field(init=False)
     count: np.ndarray = field(init=False)  # (H,) objects (over scenes) whose rollout reached the step
     parsed: int = 0
+    escaped: int = 0  # object-frames outside the world, summed over scenes
+    overlap: float = 0.0  # per object-frame deepest penetration (px), summed over scenes
+    truth_escaped: int = 0  # the same of the true frames
+    truth_overlap: float = 0.0
     energy: list = field(default_factory=list)  # per scene
     momentum: list = field(default_factory=list)
     divergence: list = field(default_factory=list)  # per scene, 1-based step; H_scene + 1 = never
@@ -149,8 +158,13 @@ class RolloutStats:
             rows += [(h, "pos_rmse", float(pos[h - 1])), (h, "vel_rmse", float(vel[h - 1])),
                      (h, "angle_rmse", float(ang[h - 1]))]
         div = np.asarray(self.divergence, np.float64)
+        n = self.count.sum()
         rows += [
-            (last, "parse_rate", self.parsed / self.count.sum()),
+            (last, "parse_rate", self.parsed / n),
+            (last, "escaped_frac", self.escaped / n),
+            (last, "overlap_px", self.overlap / n),
+            (last, "truth_escaped_frac", self.truth_escaped / n),
+            (last, "truth_overlap_px", self.truth_overlap / n),
             (last, "energy_rel_err", float(np.mean(self.energy))),
             (last, "momentum_rel_err", float(np.mean(self.momentum))),
             (last, "divergence_step", float(np.median(div))),
@@ -161,8 +175,17 @@ class RolloutStats:
         return rows
 
 
-def run_rollouts(predictor: Predictor, cases: list[Case], cfg: EvalConfig, keep: int = 0) -> RolloutStats:
-    """Roll every case out; keep the predicted frames of the first `keep` cases (for GIFs and plots)."""
+SaveRollout = Callable[[int, int, np.ndarray, np.ndarray, np.ndarray], None]
+
+
+def run_rollouts(predictor: Predictor, cases: list[Case], cfg: EvalConfig, keep: int = 0,
+                 save: SaveRollout | None = None) -> RolloutStats:
+    """Roll every case out; keep the predicted frames of the first `keep` cases (for GIFs and plots).
+
+    save(case_index, first, pred (H, N, 6), truth (H, N, 6), parsed (H, N)), if given, is called
+    once per case with exactly the frames its metrics are computed from (first = the index of the
+    first predicted frame).
+    """
     C, s = cfg.context, cfg.rollout_start
     lengths = [min(cfg.horizon, len(c.traj) - s - C) for c in cases]
     st = RolloutStats(horizon=max(lengths))
@@ -181,7 +204,9 @@ def run_rollouts(predictor: Predictor, cases: list[Case], cfg: EvalConfig, keep:
                 windows[i] = np.concatenate([windows[i][1:], out.states])
                 st.seconds += out.seconds
         for i in chunk:
-            _score(st, cases[i], preds[i], parsed[i], s + C, cfg.divergence_px)
+            true = _score(st, cases[i], preds[i], parsed[i], s + C, cfg.divergence_px)
+            if save is not None:
+                save(i, s + C, preds[i], true, parsed[i])
             if i < keep:
                 ctx = cases[i].traj[s:s + C]
                 st.kept.append(Rollout(i, s, np.concatenate([ctx, preds[i]]),
@@ -189,8 +214,10 @@ def run_rollouts(predictor: Predictor, cases: list[Case], cfg: EvalConfig, keep:
     return st
 
 
-def _score(st: RolloutStats, case: Case, pred: np.ndarray, parsed: np.ndarray, first: int, threshold: float) -> None:
-    """Add one scene's rollout pred (H, N, 6), predicting frames first .. first+H-1, to the sums."""
+def _score(st: RolloutStats, case: Case, pred: np.ndarray, parsed: np.ndarray, first: int,
+           threshold: float) -> np.ndarray:
+    """Add one scene's rollout pred (H, N, 6), predicting frames first .. first+H-1, to the sums;
+    returns the true frames (H, N, 6) it was scored against."""
     H = len(pred)
     true = case.traj[first:first + H]
     pos_sq = M.pos_sq_err(pred, true)  # (H, N)
@@ -199,9 +226,14 @@ def _score(st: RolloutStats, case: Case, pred: np.ndarray, parsed: np.ndarray, f
     st.ang_sq[:H] += (M.angle_err(pred, true) ** 2).sum(1)
     st.count[:H] += case.scene.n
     st.parsed += int(parsed.sum())
+    st.escaped += int(M.escaped(case.scene, pred).sum())
+    st.overlap += float(M.penetration(case.scene, pred).sum())
+    st.truth_escaped += int(M.escaped(case.scene, true).sum())
+    st.truth_overlap += float(M.penetration(case.scene, true).sum())
     st.energy.append(M.energy_rel_err(case.scene, pred, true))
     st.momentum.append(M.momentum_rel_err(case.scene, pred, true))
     step = M.divergence_step(np.sqrt(pos_sq.mean(1)), threshold)
     st.divergence.append(step)
     st.diverged.append(step <= H)
     st.frames += H
+    return true
