@@ -80,11 +80,11 @@ def run_app(args) -> int:
                   f"({n / max(seconds, 1e-9):.1f} fps, cap {cfg.fps or 'none'}), {scene.n} objects, "
                   f"model {cfg.model}")
         if args.screenshot:
+            from physics_llm.io import atomic_path
+
             out = Path(args.screenshot)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_name(out.stem + ".tmp" + out.suffix)  # pygame picks the format by extension
-            pygame.image.save(screen, str(tmp))
-            tmp.replace(out)
+            with atomic_path(out, suffix=out.suffix) as tmp:  # pygame picks the format by extension
+                pygame.image.save(screen, str(tmp))
             print(f"wrote {out} ({cfg.width}x{cfg.height})")
     finally:
         if control is not None:

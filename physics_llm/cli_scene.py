@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 from pathlib import Path
 
 from physics_llm.errors import UserError
@@ -72,13 +71,12 @@ def cmd_simulate(args) -> int:
     scene = load_scene(args.path)
     tr = simulate(scene, frames=args.frames)
     if args.out:
+        from physics_llm.io import atomic_write_bytes
+
         out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
         np.savez_compressed(buf, traj=tr.traj, contacts=tr.contacts, scene=np.array(scene.to_json()))
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_bytes(buf.getvalue())
-        os.replace(tmp, out)
+        atomic_write_bytes(out, buf.getvalue())
         print(f"wrote {out}: traj {tr.traj.shape} float32, contacts {tr.contacts.shape} bool")
     if args.gif:
         from physics_llm.gifs import write_trajectory_gif

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from physics_llm.io import atomic_path
 from physics_llm.render import BACKGROUND, Renderer, line_color, palette_colors
 from physics_llm.sim.physics import energy, momentum
 from physics_llm.sim.scene import Scene
@@ -68,14 +69,9 @@ def _save_gif(frames: list, path: str | Path, fps: float) -> Path:
     pal = _palette_image()
     quantized = [f.quantize(palette=pal, dither=Image.Dither.NONE) for f in frames]
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    try:
+    with atomic_path(p, suffix=".gif") as tmp:
         quantized[0].save(tmp, format="GIF", save_all=True, append_images=quantized[1:],
                           duration=int(round(1000.0 / fps)), loop=0, optimize=True)
-        tmp.replace(p)
-    finally:
-        tmp.unlink(missing_ok=True)
     return p
 
 

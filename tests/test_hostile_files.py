@@ -3,8 +3,10 @@ symlink planted beside --out, shard paths never leave the dataset, and nothing i
 into a dataset directory. Every case runs the real CLI as a subprocess on real files."""
 
 import builtins
+import json
 import os
 import pickle
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +23,12 @@ TINY_LORA = ROOT / "configs/train/lora_tiny.yaml"
 def cli(*args, timeout=300, env=None):
     return subprocess.run([sys.executable, "-m", "physics_llm.cli", *map(str, args)], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+
+
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def one_error_line(r, *needles) -> str:
@@ -137,3 +145,121 @@ def test_train_lora_resume_refuses_a_train_state_that_would_run_code(data, tmp_p
     state.write_bytes(good)  # the genuine state resumes
     r = cli("train", "lora", "--quiet", "--data", data, "--out", run, "--resume")
     assert r.returncode == 0, r.stderr
+
+
+# ---------------------------------------------------------------- 2. writes outside --out
+
+DEAD_PID = 2**30  # above Linux's pid_max (at most 2**22): no such process
+VICTIM = b"precious: must never change\n"
+
+
+def victim_links(tmp_path: Path, *links: Path) -> Path:
+    """A victim file outside --out, and a symlink to it at each of the writers' old fixed temp names."""
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(VICTIM)
+    for link in links:
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(victim)
+    return victim
+
+
+def no_temps_beside(*outs: Path) -> None:
+    for out in outs:
+        left = [p.name for p in out.parent.iterdir() if p.name.startswith((f"{out.name}.tmp-", f".{out.name}.tmp-"))]
+        assert not left, left
+
+
+@pytest.fixture(scope="module")
+def scene_file(tmp_path_factory) -> Path:
+    s = tmp_path_factory.mktemp("hostile") / "s.json"
+    r = cli("scene", "random", "--stage", 1, "--seed", 3, "--out", s)
+    assert r.returncode == 0, r.stderr
+    return s
+
+
+def test_scene_random_does_not_follow_a_planted_temp_link(tmp_path):
+    out = tmp_path / "out" / "s.json"
+    victim = victim_links(tmp_path, out.with_name("s.json.tmp"))
+    r = cli("scene", "random", "--stage", 2, "--seed", 5, "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert victim.read_bytes() == VICTIM
+    assert json.loads(out.read_text())["seed"] == 5 and not out.is_symlink()
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~current_umask()  # as open() would make it, not 0600
+    no_temps_beside(out)
+
+
+def test_scene_simulate_out_and_gif_do_not_follow_planted_temp_links(scene_file, tmp_path):
+    npz, gif = tmp_path / "out" / "s.npz", tmp_path / "out" / "s.gif"
+    victim = victim_links(tmp_path, npz.with_name("s.npz.tmp"), gif.with_name("s.gif.tmp"))
+    r = cli("scene", "simulate", scene_file, "--frames", 20, "--out", npz, "--gif", gif)
+    assert r.returncode == 0, r.stderr
+    assert victim.read_bytes() == VICTIM
+    import numpy as np
+    from PIL import Image
+
+    assert np.load(npz)["traj"].shape[0] == 20
+    with Image.open(gif) as im:
+        assert im.format == "GIF"
+    no_temps_beside(npz, gif)
+
+
+def test_gif_does_not_follow_a_planted_temp_link(scene_file, tmp_path):
+    out = tmp_path / "cmp.gif"
+    victim = victim_links(tmp_path, out.with_name("cmp.gif.tmp"))
+    r = cli("gif", "--model", "baseline:constvel", "--scene", scene_file, "--start", 5, "--horizon", 10, "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert victim.read_bytes() == VICTIM and out.read_bytes()[:3] == b"GIF"
+    no_temps_beside(out)
+
+
+def test_train_gpt_config_and_log_do_not_follow_planted_temp_links(data, tmp_path):
+    run = tmp_path / "run"
+    victim = victim_links(tmp_path, run / "config.yaml.tmp", run / "log.csv.tmp")
+    r = cli("train", "gpt", "--quiet", "--config", TINY_GPT, "--data", data, "--out", run, "--steps", 3,
+            "--set", "eval_every=1")
+    assert r.returncode == 0, r.stderr
+    assert victim.read_bytes() == VICTIM
+    assert "n_embd: 32" in (run / "config.yaml").read_text()
+    assert [line.split(",")[0] for line in (run / "log.csv").read_text().splitlines()] == ["step", "0", "1", "2", "3"]
+    no_temps_beside(run / "config.yaml", run / "log.csv")
+
+
+def test_app_screenshot_does_not_follow_a_planted_temp_link(tmp_path):
+    shot = tmp_path / "shot.png"
+    victim = victim_links(tmp_path, tmp_path / "shot.tmp.png")
+    r = cli("app", "--frames", 2, "--screen", "editor", "--screenshot", shot,
+            env={"SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"})
+    assert r.returncode == 0, r.stderr
+    assert victim.read_bytes() == VICTIM and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    no_temps_beside(shot)
+
+
+def test_pid_named_writers_do_not_follow_planted_links_and_clean_dead_temps(data, tmp_path):
+    """Writers whose old temp name held a pid (export, shards, metadata): the victim survives links at
+    every old name; a dead process's temp beside the target is removed, a live one's kept."""
+    from physics_llm import io as pio
+
+    out = tmp_path / "t.jsonl"
+    victim = victim_links(tmp_path, *(out.with_name(f"t.jsonl.tmp-{pid}") for pid in (os.getpid(), DEAD_PID)),
+                          out.with_name("t.jsonl.tmp"))
+    (tmp_path / f".t.jsonl.tmp-{DEAD_PID}").mkdir()  # a killed eval's hidden temp directory, old style
+    (tmp_path / f"t.jsonl.tmp-{DEAD_PID}.k2j4h1x0").write_text("half")
+    live = tmp_path / f"t.jsonl.tmp-{os.getppid()}.abcdefgh"  # a running writer's: not ours to remove
+    live.write_text("in progress")
+    from physics_llm.data.export import export_jsonl
+
+    assert export_jsonl(data, out, limit=3) == 3
+    assert victim.read_bytes() == VICTIM and len(out.read_text().splitlines()) == 3
+    names = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("t.jsonl.", ".t.jsonl.")))
+    assert names == sorted([f"t.jsonl.tmp-{os.getpid()}", "t.jsonl.tmp", live.name]), names
+    assert (tmp_path / f"t.jsonl.tmp-{os.getpid()}").is_symlink()  # our own pid: left alone, never followed
+    # A failing writer leaves nothing; a link planted at the target itself is replaced, not written through.
+    target = tmp_path / "u.bin"
+    target.symlink_to(victim)
+    with pytest.raises(ZeroDivisionError):
+        with pio.atomic_path(target) as tmp:
+            tmp.write_bytes(b"half")
+            1 / 0
+    assert target.is_symlink() and not [p for p in tmp_path.iterdir() if ".tmp-" in p.name and "u.bin" in p.name]
+    pio.atomic_write_bytes(target, b"new")
+    assert victim.read_bytes() == VICTIM and target.read_bytes() == b"new" and not target.is_symlink()

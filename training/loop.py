@@ -26,6 +26,7 @@ import numpy as np
 
 from physics_llm.config import save_config, to_dict
 from physics_llm.errors import UserError
+from physics_llm.io import atomic_open
 from training.examples import STREAM_VAL, collate, eval_windows
 
 BETAS = (0.9, 0.99)  # nanoGPT's choice for small models on small batches
@@ -166,12 +167,10 @@ def read_log(path: Path, upto: int) -> list[dict]:
 
 
 def write_log(path: Path, rows: list[dict], fields: list[str]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:  # a unique temp, never a symlink planted beside the log
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")  # a trainer may log fewer columns
         w.writeheader()
         w.writerows(rows)
-    tmp.replace(path)
 
 
 def train_loop(cfg, out: Path, model, optimizer, evals: EvalSet, *, fields: list[str], desc: str, step: int,

@@ -65,7 +65,10 @@ def save_adapter(path: Path, model, fmt, *, step: int, train_state: dict, meta: 
     """Write RUN/adapter into a temp directory, then swap it in: a kill leaves the old one or the new one."""
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     old = path.with_name(f"{path.name}.old-{os.getpid()}")
+    if tmp.is_symlink() or tmp.is_file():  # never write through a link planted at the temp name
+        tmp.unlink()
     shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()  # exclusive: fails rather than follow anything planted since
     model.save_pretrained(tmp)  # peft: adapter_config.json + adapter_model.safetensors, LoRA weights only
     (tmp / "text_format.json").write_text(json.dumps(fmt.to_dict(), indent=1) + "\n")
     (tmp / "meta.json").write_text(json.dumps({"step": step, **meta}, indent=1) + "\n")

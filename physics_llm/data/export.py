@@ -13,13 +13,13 @@ rad and rad/s (the default quantisation is 0.01 and 1e-4).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from physics_llm.data.store import open_dataset
 from physics_llm.errors import UserError
+from physics_llm.io import atomic_open
 
 DECIMALS = (2, 2, 2, 2, 4, 4)  # x, y, vx, vy, angle, angular_velocity
 
@@ -57,12 +57,9 @@ def export_jsonl(root: str | Path, out: str | Path, split: str | None = None, li
     ds = open_dataset(root, split)
     n = len(ds) if limit is None else min(limit, len(ds))
     splits = [split] * n if split else _split_of_items(ds, n)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:  # streamed: a full dataset's export does not fit in memory
+    with atomic_open(out, "w") as f:  # streamed: a full dataset's export does not fit in memory
         for i in range(n):
             f.write(scene_line(ds, i, splits[i], fmt) + "\n")
-    os.replace(tmp, out)
     return n
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import zstandard
 
+from physics_llm.io import atomic_write_bytes
+
 MAGIC = b"PLSHARD1"
 FORMAT = "physics-llm-shard/1"
 COLUMNS = ("index", "seed", "n", "frames", "dt", "scene_offset", "scene_length", "traj_offset", "traj_length")
@@ -71,14 +73,8 @@ def build_shard(scenes: list[tuple[int, int, int, int, float, bytes, bytes]], un
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temp file beside `path`, fsync, then rename: a reader sees all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write to a unique temp file beside `path`, fsync, then rename: a reader sees all or nothing."""
+    atomic_write_bytes(path, data)
 
 
 def sha256_file(path: Path) -> str:

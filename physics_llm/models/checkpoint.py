@@ -71,7 +71,7 @@ def _siblings(path: Path, tag: str) -> list[tuple[Path, int]]:
     out = []
     for p in path.parent.glob(f"{path.name}.{tag}-*"):
         pid = p.name.rsplit("-", 1)[1]
-        if pid.isdigit() and p.is_dir():
+        if pid.isdigit() and p.is_dir() and not p.is_symlink():
             out.append((p, int(pid)))
     return out
 
@@ -94,7 +94,9 @@ def save_checkpoint(path, model, gpt_cfg, fmt, tokenizer, *, step: int, train_st
     if path.exists():  # then any PATH.old-* is older than PATH
         _remove_stale(path, "old")
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.mkdir()
+    if tmp.is_symlink() or tmp.is_file():  # planted at our temp name: removed, never written through
+        tmp.unlink()
+    tmp.mkdir()  # exclusive: fails rather than follow anything planted since
     model = getattr(model, "_orig_mod", model)  # torch.compile wraps the model; save the plain keys
     torch.save(model.state_dict(), tmp / "model.pt")
     _write_json(tmp / "gpt_config.json", asdict(gpt_cfg))

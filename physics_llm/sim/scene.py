@@ -379,11 +379,9 @@ def load_scene(path: str | Path) -> Scene:
 
 
 def save_scene(scene: Scene, path: str | Path) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(json.dumps(scene.to_dict(), indent=1) + "\n")
-    tmp.replace(p)
+    from physics_llm.io import atomic_write_text
+
+    atomic_write_text(path, json.dumps(scene.to_dict(), indent=1) + "\n")
 
 
 def load_scenes_jsonl(path: str | Path) -> list[Scene]:

@@ -1,0 +1,175 @@
+"""Atomic file writes: the one way physics-llm writes a file a user named (--out, --gif, ...).
+
+The data goes to a temp file in the target's own directory, named NAME.tmp-PID.RANDOM and
+created exclusively (tempfile.mkstemp: O_CREAT | O_EXCL), so a symlink planted beside the
+target is never followed and two writers never share a temp. The temp is fsynced, then
+os.replace'd onto the target (which replaces a symlink at the target itself, never what it
+points to): a reader sees the old file or the new one, never half of one. On any error the
+temp is removed. A writer killed outright (SIGKILL) cannot clean up, so every write first
+removes the temps of its target left by processes that no longer run.
+
+    atomic_write_bytes(path, data)
+    atomic_write_text(path, text)
+    with atomic_open(path, "w", newline="") as f: ...   # streamed writers (JSONL, CSV)
+    with atomic_path(path, suffix=".png") as tmp: ...   # writers that need a file name (PIL, pygame)
+    with atomic_dir(path) as tmp: ...                   # a directory that appears whole (reports)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Iterator
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+_MODE = 0o666 & ~_UMASK  # what open() would give a new file (mkstemp's is 0600)
+
+
+def temp_prefix(path: Path, hidden: bool = False) -> str:
+    return f"{'.' if hidden else ''}{path.name}.tmp-{os.getpid()}."
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def clean_stale(path: Path) -> None:
+    """Remove NAME.tmp-PID[.*] (and hidden .NAME.tmp-PID[.*]) beside `path` whose process is gone.
+
+    Only that naming is touched (older releases used NAME.tmp-PID); a symlink is unlinked, never followed."""
+    path = Path(path)
+    pattern = re.compile(r"\.?" + re.escape(path.name) + r"\.tmp-(\d+)(?:\.[^/]*)?")
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return
+    for e in entries:
+        m = pattern.fullmatch(e.name)
+        if not m or int(m.group(1)) == os.getpid() or pid_alive(int(m.group(1))):
+            continue
+        try:
+            if e.is_dir(follow_symlinks=False):
+                shutil.rmtree(e.path, ignore_errors=True)
+            else:
+                os.unlink(e.path)
+        except OSError:
+            pass
+
+
+def _fsync_path(p: Path) -> None:
+    fd = os.open(p, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(d: Path) -> None:
+    try:
+        _fsync_path(d)
+    except OSError:  # not every filesystem lets a directory be opened or synced
+        pass
+
+
+def _mkstemp(path: Path, suffix: str = "") -> tuple[int, Path]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale(path)
+    fd, name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=suffix, dir=path.parent)
+    try:
+        os.fchmod(fd, _MODE)
+    except OSError:
+        pass
+    return fd, Path(name)
+
+
+def _commit(tmp: Path, path: Path) -> None:
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+@contextmanager
+def atomic_open(path: str | Path, mode: str = "w", **kw) -> Iterator[IO]:
+    """An open file on a fresh temp; closed, fsynced and renamed onto `path` when the block ends."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes a new file: mode 'w' or 'wb', not {mode!r}")
+    path = Path(path)
+    fd, tmp = _mkstemp(path)
+    try:
+        with os.fdopen(fd, mode, **kw) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        _commit(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+
+
+def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:
+    with atomic_open(path, "w", encoding=encoding) as f:
+        f.write(text)
+
+
+@contextmanager
+def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
+    """The name of a fresh, empty temp file (ending in `suffix`, for writers that pick the format by
+    extension) for a writer to write to by name; fsynced and renamed onto `path` when the block ends."""
+    path = Path(path)
+    fd, tmp = _mkstemp(path, suffix)
+    os.close(fd)
+    try:
+        yield tmp
+        _fsync_path(tmp)
+        _commit(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def temp_dir(path: str | Path, hidden: bool = False) -> Path:
+    """A fresh, empty directory [.]NAME.tmp-PID.RANDOM beside `path`, created exclusively (tempfile.mkdtemp)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path, hidden), dir=path.parent))
+    try:
+        os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp's is 0700
+    except OSError:
+        pass
+    return tmp
+
+
+@contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """A fresh hidden temp directory .NAME.tmp-PID.RANDOM beside `path`, removed on any error; the caller
+    renames it into place. Stale ones of dead processes are removed first."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale(path)
+    tmp = temp_dir(path, hidden=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
