@@ -13,7 +13,7 @@ from physics_llm.errors import ConfigError
 from physics_llm.text import TextFormat
 
 # Keys a resumed run must keep: they fix what the text means.
-TEXT_KEYS = ("view", "encoding", "context", "neighbours", "neighbour_radius")
+TEXT_KEYS = ("view", "encoding", "context", "neighbours", "neighbour_radius", "version", "order", "gaps")
 
 
 @dataclass(kw_only=True)
@@ -24,11 +24,22 @@ class TrainConfig:
     context: int = 3
     neighbours: int = 6
     neighbour_radius: float = 60.0
+    version: int = 1  # text format version 2 allows order and gaps (physics_llm/text/format.py)
+    order: str = "state"
+    gaps: bool = False
     # Sampling (training/examples.py): object-steps whose velocity change differs from g*dt by more
     # than onset_px_s (collision onsets, 1% of object-steps holding 82% of the velocity error) are
     # drawn onset_weight times as often as the others.
     onset_weight: float = 10.0
     onset_px_s: float = 50.0
+    # Noise on the context (training/examples.py, learning_to_simulate's idea): in a noise_frac
+    # share of the examples, a random walk on the context velocities whose last step has std
+    # noise_vel (px/s), integrated into the positions, plus one shift of every context position
+    # of std noise_pos (px). The target stays the true next state, so the model learns to
+    # correct what a rollout's own errors look like, penetrations included.
+    noise_vel: float = 0.0
+    noise_pos: float = 0.0
+    noise_frac: float = 0.5
     # Optimisation: AdamW, linear warmup, then cosine from lr to min_lr at the last step (loop.lr_at).
     batch_size: int  # examples per step
     lr: float
@@ -42,18 +53,27 @@ class TrainConfig:
     eval_every: int
     eval_examples: int
     eval_windows: int
+    # Every evaluation also rolls the first eval_rollouts val scenes out for eval_horizon frames
+    # (position RMSE and escaped object-frames, beside constvel's); the best such checkpoint is kept.
+    eval_rollouts: int = 0
+    eval_horizon: int = 40
     ckpt_every: int
     threads: int = 2  # torch CPU threads
 
     def check(self) -> None:
         self.text_format()  # raises ConfigError on a bad view, encoding, context...
         self.at_least(1, "batch_size", "eval_every", "ckpt_every", "threads")
-        self.at_least(0, "warmup", "eval_examples", "eval_windows")
+        self.at_least(0, "warmup", "eval_examples", "eval_windows", "eval_rollouts")
+        self.at_least(1, "eval_horizon")
         if not 0 < self.min_lr <= self.lr:
             raise ConfigError(f"need 0 < min_lr <= lr, got min_lr {self.min_lr} and lr {self.lr}")
         if self.onset_weight < 1 or self.onset_px_s <= 0:
             raise ConfigError(f"onset_weight must be >= 1 and onset_px_s > 0, got {self.onset_weight} "
                               f"and {self.onset_px_s}")
+        for key, hi in (("noise_vel", 1000.0), ("noise_pos", 100.0), ("noise_frac", 1.0)):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= hi:
+                raise ConfigError(f"{key} must be a number in [0, {hi:g}] ({'px/s' if key == 'noise_vel' else 'px' if key == 'noise_pos' else 'a share of the examples'}), got {v!r}")
         if self.weight_decay < 0 or self.grad_clip < 0:
             raise ConfigError(f"weight_decay and grad_clip must be >= 0, got {self.weight_decay} and {self.grad_clip}")
 
@@ -61,6 +81,11 @@ class TrainConfig:
         for name in names:
             if getattr(self, name) < low:
                 raise ConfigError(f"{name} must be >= {low}, got {getattr(self, name)}")
+
+    def noise(self):
+        from training.examples import Noise
+
+        return Noise(vel=float(self.noise_vel), pos=float(self.noise_pos), frac=float(self.noise_frac))
 
     def text_format(self) -> TextFormat:
         return TextFormat(**{k: getattr(self, k) for k in TEXT_KEYS})

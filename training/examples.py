@@ -59,6 +59,43 @@ def collate(examples: list[tuple[list[int], list[int]]], pad_id: int) -> Batch:
     return Batch(idx, tgt, sum(len(i) for i, _ in examples))
 
 
+@dataclass(frozen=True)
+class Noise:
+    """Context noise (TrainConfig noise_vel, noise_pos, noise_frac), learning_to_simulate's recipe.
+
+    With probability `frac` an example's window gets, for every object, a random walk on its
+    velocities (vx, vy) over the C context frames whose last step has std `vel` px/s, integrated
+    into the positions (x += cumulative velocity noise * dt), plus one shift of std `pos` px of
+    all its context positions. The target is left alone: the true next state, so the residual
+    target is measured from the perturbed last frame and teaches the correction back.
+    """
+
+    vel: float = 0.0
+    pos: float = 0.0
+    frac: float = 0.5
+
+    @property
+    def active(self) -> bool:
+        return self.frac > 0 and (self.vel > 0 or self.pos > 0)
+
+    def apply(self, rng: np.random.Generator, windows: np.ndarray, dt: float) -> np.ndarray:
+        """(B, C, N, 6) -> a perturbed float32 copy (the same array when this draw leaves it clean).
+
+        Draws a fixed number of values per call, so the stream stays a pure function of the seed.
+        """
+        B, C, N, _ = windows.shape
+        u = rng.random()
+        steps = rng.normal(0.0, self.vel / np.sqrt(C), size=(B, C, N, 2))
+        shift = rng.normal(0.0, self.pos, size=(B, 1, N, 2))
+        if u >= self.frac:
+            return windows
+        vel = np.cumsum(steps, axis=1)
+        out = windows.astype(np.float64)  # a copy: the cached trajectory stays clean
+        out[..., 2:4] += vel
+        out[..., 0:2] += np.cumsum(vel * dt, axis=1) + shift
+        return out.astype(np.float32)
+
+
 class ExampleSampler:
     """Weighted random object-steps of one dataset split, and their tokenised examples.
 
@@ -67,9 +104,10 @@ class ExampleSampler:
     """
 
     def __init__(self, ds, fmt: TextFormat, tok: DigitTokenizer, block_size: int,
-                 onset_weight: float, onset_px_s: float):
+                 onset_weight: float, onset_px_s: float, noise: "Noise | None" = None):
         self.ds, self.fmt, self.tok, self.block_size = ds, fmt, tok, block_size
         self.onset_weight = float(onset_weight)
+        self.noise = noise if noise is not None and noise.active else None
         self.skipped = 0  # examples longer than block_size, left out
         self._cache: OrderedDict[int, tuple] = OrderedDict()
         C = fmt.context
@@ -131,24 +169,26 @@ class ExampleSampler:
             todo = todo[~ok]
         return ids
 
-    def text(self, g: int) -> tuple[str, str]:
-        """Global id -> (prompt, target) text."""
+    def text(self, g: int, rng: np.random.Generator | None = None) -> tuple[str, str]:
+        """Global id -> (prompt, target) text; with rng and noise, of a perturbed context."""
         s, t, obj = self.locate(g)
         scene, traj = self._load(s)
         window = traj[None, t - self.fmt.context:t]  # (1, C, N, 6)
+        if rng is not None and self.noise is not None:
+            window = self.noise.apply(rng, window, scene.dt)
         prompt = build_prompts(scene, window, self.fmt)[0][obj]
         return prompt, format_targets(scene, window, traj[None, t], self.fmt)[0][obj]
 
-    def example(self, g: int) -> tuple[list[int], list[int]]:
+    def example(self, g: int, rng: np.random.Generator | None = None) -> tuple[list[int], list[int]]:
         """Global id -> (idx, targets) of encode_example (length may exceed block_size)."""
-        return encode_example(self.tok, *self.text(g))
+        return encode_example(self.tok, *self.text(g, rng))
 
     def examples(self, rng: np.random.Generator, k: int) -> list[tuple[list[int], list[int]]]:
         """k examples of at most block_size tokens; longer ones are skipped and replaced by new draws."""
         out = []
         for _ in range(MAX_DRAWS):
             for g in self.draw(rng, k - len(out)):
-                ex = self.example(int(g))
+                ex = self.example(int(g), rng)
                 if len(ex[0]) <= self.block_size:
                     out.append(ex)
                     continue

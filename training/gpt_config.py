@@ -36,6 +36,10 @@ class TrainGPTConfig(TrainConfig):
     eval_examples: int = 256
     eval_windows: int = 8
     ckpt_every: int = 500
+    # Warm start: the weights of this checkpoint directory (shapes that match are copied; a longer
+    # block_size keeps the old position embeddings for the first positions). The optimizer and
+    # the schedule start fresh. null: random initialisation.
+    init_from: str | None = None
 
     def check(self) -> None:
         super().check()

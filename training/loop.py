@@ -117,14 +117,34 @@ def step_metrics(predictor, cases: list) -> dict:
     return {"pos_rmse": root_mean(pos), "vel_rmse": rms(vel), "parse_rate": parse_rate(parsed)}
 
 
+def rollout_metrics(predictor, cases: list, context: int, horizon: int) -> dict:
+    """Rollouts of `horizon` frames from the first `context` true frames of each val scene (eval's
+    runner): the position RMSE at the last step and the share of object-frames outside the world."""
+    from physics_llm.eval.config import EvalConfig
+    from physics_llm.eval.runner import run_rollouts
+
+    if not cases or horizon <= 0:
+        return {"roll_pos_rmse": float("nan"), "roll_escaped_frac": float("nan")}
+    ecfg = EvalConfig(context=context, horizon=horizon, rollout_batch=len(cases))
+    rows = {(h, m): v for h, m, v in run_rollouts(predictor, cases, ecfg).metrics([horizon])}
+    last = max(h for h, _ in rows)
+    return {"roll_pos_rmse": rows[(last, "pos_rmse")], "roll_escaped_frac": rows[(last, "escaped_frac")]}
+
+
 @dataclass
 class EvalSet:
     """What every evaluation of a run measures on, drawn once from the val split."""
 
     examples: list  # [(idx, targets)] fixed val examples, for the loss
     cases: list  # [(scene, windows (1, C, N, 6), truth (1, N, 6))] fixed val frames, for the single-step RMSE
-    constvel: dict  # constvel's step_metrics on `cases`
+    constvel: dict  # constvel's step_metrics on `cases` (and rollout_metrics on `rollouts`)
     pad_id: int
+    rollouts: list = ()  # [eval Case] the first eval_rollouts val scenes, rolled out eval_horizon frames
+    context: int = 3
+    horizon: int = 0
+
+    def rollout(self, predictor) -> dict:
+        return rollout_metrics(predictor, list(self.rollouts), self.context, self.horizon) if self.rollouts else {}
 
     def val_loss(self, loss_of: Callable, batch_size: int) -> float:
         """Mean cross-entropy per target token over the examples (NaN when there are none)."""
@@ -150,7 +170,22 @@ def eval_set(val_ds, make_sampler: Callable, cfg, pad_id: int) -> EvalSet:
         if sampler.size:
             examples = sampler.examples(np.random.default_rng([cfg.seed, STREAM_VAL]), cfg.eval_examples)
     cases = eval_windows(val_ds, cfg.context, cfg.seed, cfg.eval_windows)
-    return EvalSet(examples, cases, step_metrics(load_predictor("baseline:constvel"), cases), pad_id)
+    rollouts = rollout_cases(val_ds, cfg.eval_rollouts)
+    ev = EvalSet(examples, cases, {}, pad_id, rollouts, cfg.context, cfg.eval_horizon)
+    constvel = load_predictor("baseline:constvel")
+    ev.constvel = {**step_metrics(constvel, cases), **ev.rollout(constvel)}
+    return ev
+
+
+def rollout_cases(ds, k: int) -> list:
+    """The first k scenes of a split as eval Cases (ground truth for rollouts)."""
+    from physics_llm.eval.suites import Case
+
+    out = []
+    for i in range(min(k, len(ds))):
+        scene, tr = ds[i]
+        out.append(Case(scene=scene, traj=tr.traj, contacts=tr.contacts, label=f"val[{i}]"))
+    return out
 
 
 def read_log(path: Path, upto: int) -> list[dict]:
@@ -175,12 +210,15 @@ def write_log(path: Path, rows: list[dict], fields: list[str]) -> None:
 
 def train_loop(cfg, out: Path, model, optimizer, evals: EvalSet, *, fields: list[str], desc: str, step: int,
                acc: dict, stop: int, total: int, batch_at: Callable, loss_of: Callable, predictor,
-               columns: Callable, save: Callable, postfix: Callable = lambda s: {}, progress: bool = True) -> dict:
+               columns: Callable, save: Callable, postfix: Callable = lambda s: {}, progress: bool = True,
+               save_best: Callable | None = None) -> dict:
     """Train steps `step`..`stop` of a `total`-step schedule into `out`. Returns the last log row.
 
     batch_at(s) -> the Batch of step s; loss_of(batch) -> scalar loss tensor; predictor: the model
     as a Predictor; columns(at) -> the trainer's own log values at step `at` (lr, stage);
-    save(at, train_state, last_row) writes the checkpoint; postfix(s) -> extra progress-bar fields.
+    save(at, train_state, last_row) writes the checkpoint; postfix(s) -> extra progress-bar fields;
+    save_best(at, row), if given, is called after an evaluation whose rollout position RMSE
+    (roll_pos_rmse, with no escaped object-frames preferred) is the best of the run so far.
     """
     import torch
     from tqdm import tqdm
@@ -199,12 +237,26 @@ def train_loop(cfg, out: Path, model, optimizer, evals: EvalSet, *, fields: list
                        tokens_per_s=acc["tokens"] / max(acc["seconds"], 1e-9),
                        data_frac=acc["data_seconds"] / max(acc["seconds"], 1e-9))
         row.update(step_metrics(predictor, evals.cases))
+        row.update(evals.rollout(predictor))
         row.update({f"constvel_{k}": v for k, v in evals.constvel.items() if k != "parse_rate"})
         model.train()
         acc.update(new_acc())
         rows.append(row)
         write_log(log_path, rows, fields)
         return row
+
+    def rank(row: dict) -> tuple:
+        r = row.get("roll_pos_rmse")
+        if r is None or not math.isfinite(r):
+            return (math.inf, math.inf)
+        return (row.get("roll_escaped_frac") or 0.0, r)
+
+    best = [min((rank(r) for r in rows if r["step"] > 0), default=(math.inf, math.inf))]
+
+    def maybe_best(at: int, row: dict) -> None:
+        if save_best is not None and at > 0 and rank(row) < best[0]:
+            best[0] = rank(row)
+            save_best(at, row)
 
     last = rows[-1] if rows else {}
     if step == 0:
@@ -237,10 +289,13 @@ def train_loop(cfg, out: Path, model, optimizer, evals: EvalSet, *, fields: list
         done = s + 1
         if done % cfg.eval_every == 0 or done == total:
             last = evaluate(done)
+            maybe_best(done, last)
             stage = f" (stage {last['stage']})" if "stage" in last else ""
             bar.write(f"step {done}{stage}: train loss {last['train_loss']:.4f}, val loss {last['val_loss']:.4f}, "
                       f"vel RMSE {last['vel_rmse']:.2f} (constvel {last['constvel_vel_rmse']:.2f}), "
-                      f"parsed {last['parse_rate']:.1%}")
+                      f"parsed {last['parse_rate']:.1%}"
+                      + (f", rollout {last['roll_pos_rmse']:.1f} px (constvel {last['constvel_roll_pos_rmse']:.1f}), "
+                         f"escaped {last['roll_escaped_frac']:.1%}" if "roll_pos_rmse" in last else ""))
         if done % cfg.ckpt_every == 0 or done == stop:
             state = {"optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(), "acc": dict(acc)}
             save(done, state, last)

@@ -30,8 +30,9 @@ from training.examples import ExampleSampler
 from training.gpt_config import MODEL_KEYS, TrainGPTConfig
 
 LOG_FIELDS = ["step", "lr", "train_loss", "val_loss", "tokens_per_s", "data_frac", "pos_rmse", "vel_rmse",
-              "parse_rate", "constvel_pos_rmse", "constvel_vel_rmse", "seconds"]
-RUN_FILES = ("config.yaml", "log.csv", "ckpt")
+              "parse_rate", "constvel_pos_rmse", "constvel_vel_rmse", "roll_pos_rmse", "roll_escaped_frac",
+              "constvel_roll_pos_rmse", "constvel_roll_escaped_frac", "seconds"]
+RUN_FILES = ("config.yaml", "log.csv", "ckpt", "best")
 
 
 def check_out(out: Path, resume: bool) -> None:
@@ -49,6 +50,32 @@ def check_same_model(cfg: TrainGPTConfig, ck, out: Path) -> None:
         if saved[k] != getattr(cfg, k):
             raise UserError(f"--resume: {k} is {saved[k]!r} in the checkpoint at {out / 'ckpt'} but "
                             f"{getattr(cfg, k)!r} now; a resumed run keeps its model and text format")
+
+
+def warm_start(model, path: str) -> None:
+    """Copy the weights of checkpoint `path` into `model` where the shapes allow (see init_from)."""
+    import torch
+
+    from physics_llm.models.checkpoint import load_checkpoint
+
+    src = load_checkpoint(path).model.state_dict()
+    own = model.state_dict()
+    copied = 0
+    with torch.no_grad():
+        for k, v in own.items():
+            w = src.get(k)
+            if w is None or w.dim() != v.dim():
+                continue
+            if w.shape == v.shape:
+                v.copy_(w)
+            elif all(a <= b for a, b in zip(w.shape, v.shape)) and k.endswith("wpe.weight"):
+                v[:w.shape[0]].copy_(w)  # a longer block: the first positions keep their embeddings
+            else:
+                continue
+            copied += 1
+    if not copied:
+        raise UserError(f"init_from {path}: no weight of that checkpoint fits this model's shapes")
+    print(f"warm start from {path}: {copied} of {len(own)} tensors copied", file=sys.stderr)
 
 
 def train(cfg: TrainGPTConfig, data: str | Path, out: str | Path, *, resume: bool = False,
@@ -78,6 +105,8 @@ def train(cfg: TrainGPTConfig, data: str | Path, out: str | Path, *, resume: boo
     model = GPT(gpt_cfg)
     optimizer = loop.make_optimizer(model, cfg)
     step, acc = 0, loop.new_acc()
+    if ck is None and cfg.init_from:
+        warm_start(model, cfg.init_from)
     if ck is not None:
         model.load_state_dict(ck.model.state_dict())
         step, acc = ck.step, loop.restore(optimizer, ck.train_state)
@@ -88,7 +117,8 @@ def train(cfg: TrainGPTConfig, data: str | Path, out: str | Path, *, resume: boo
     def sampler_of(ds) -> ExampleSampler:
         return ExampleSampler(ds, fmt, tok, cfg.block_size, cfg.onset_weight, cfg.onset_px_s)
 
-    sampler = sampler_of(train_ds)
+    sampler = ExampleSampler(train_ds, fmt, tok, cfg.block_size, cfg.onset_weight, cfg.onset_px_s,
+                             noise=cfg.noise())  # noise on training examples only
     evals = loop.eval_set(val_ds, sampler_of, cfg, tok.pad_id)
     print(f"{model.num_params() / 1e6:.2f}M parameters; {sampler.size} train object-steps "
           f"({len(sampler.onsets)} onsets, drawn x{cfg.onset_weight:g}); {len(evals.examples)} val examples, "
@@ -102,10 +132,14 @@ def train(cfg: TrainGPTConfig, data: str | Path, out: str | Path, *, resume: boo
         save_checkpoint(out / "ckpt", model, gpt_cfg, fmt, tok, step=at, train_state=state,
                         meta=loop.run_meta(cfg, data, last))
 
+    def save_best(at: int, row: dict) -> None:
+        save_checkpoint(out / "best", model, gpt_cfg, fmt, tok, step=at, meta={**loop.run_meta(cfg, data, row),
+                        "chosen_by": {k: row.get(k) for k in ("roll_pos_rmse", "roll_escaped_frac")}})
+
     last = loop.train_loop(
         cfg, out, model, optimizer, evals, fields=LOG_FIELDS, desc="train gpt", step=step, acc=acc, stop=stop,
         total=cfg.steps, batch_at=lambda s: sampler.batch(cfg.seed, s, cfg.batch_size), loss_of=loss_of,
-        predictor=GPTPredictor(model, fmt, tok), save=save, progress=progress,
+        predictor=GPTPredictor(model, fmt, tok), save=save, progress=progress, save_best=save_best,
         columns=lambda at: {"lr": loop.lr_at(at - 1, cfg, cfg.steps)} if at else {})  # no lr before the first step
     if sampler.skipped:
         print(f"note: {sampler.skipped} examples longer than block_size {cfg.block_size} were skipped",

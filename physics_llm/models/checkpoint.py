@@ -206,7 +206,10 @@ def load_checkpoint(path, *, with_train_state: bool = False) -> Checkpoint:
     if not isinstance(cfg_d, dict) or set(cfg_d) - known:
         raise UserError(f"{d / 'gpt_config.json'}: expected the keys {', '.join(sorted(known))}, got {cfg_d!r}")
     cfg = GPTConfig(**cfg_d)
-    fmt = TextFormat.from_dict(_read_json(d, "text_format.json"))
+    try:
+        fmt = TextFormat.from_dict(_read_json(d, "text_format.json"))
+    except (UserError, TypeError) as e:  # an unknown version or field, a bad value
+        raise UserError(f"{d / 'text_format.json'}: {e}") from None
     tokenizer = DigitTokenizer.load(d / "tokenizer.json")
     if tokenizer.vocab_size > cfg.vocab_size:
         raise UserError(f"checkpoint {given}: tokenizer has {tokenizer.vocab_size} symbols but the model only "

@@ -88,6 +88,8 @@ def load_format(directory) -> TextFormat:
         return TextFormat.from_dict(json.loads(p.read_text()))
     except (json.JSONDecodeError, TypeError, AttributeError) as e:
         raise UserError(f"{p}: not a text format file ({_first_line(e)}); delete it or save it again") from None
+    except UserError as e:  # an unknown version or field
+        raise UserError(f"{p}: {e}") from None
 
 
 def linear_names(model) -> list[str]:

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 
 from physics_llm.errors import ConfigError
 from physics_llm.sim.scene import Scene, SceneObject
-from physics_llm.text.target import ENCODINGS
+from physics_llm.text.target import ENCODINGS, ORDERS
 from physics_llm.text.units import GRAVITY_UNIT, MATERIAL_UNIT, POS_UNIT, fixed
 
 VIEWS = ("object", "scene")
+VERSIONS = (1, 2)
 ALPHABET = string.digits + string.ascii_lowercase + " \n-,.:=>|"
 
 
@@ -49,8 +50,21 @@ class TextFormat:
     context: int = 3
     neighbours: int = 6
     neighbour_radius: float = 60.0
+    version: int = 1
+    order: str = "state"
+    gaps: bool = False
 
     def __post_init__(self):
+        if self.version not in VERSIONS or isinstance(self.version, bool):
+            raise ConfigError(f"text format version {self.version!r} is not known to this code (known: "
+                              f"{', '.join(map(str, VERSIONS))}); update physics-llm or retrain the model")
+        if self.order not in ORDERS:
+            raise ConfigError(f"text order must be one of {', '.join(ORDERS)}, got {self.order!r}")
+        if not isinstance(self.gaps, bool):
+            raise ConfigError(f"text gaps must be true or false, got {self.gaps!r}")
+        if self.version == 1 and (self.order != "state" or self.gaps):
+            raise ConfigError("text order and gaps are version 2 fields: set version: 2 "
+                              "(version 1 is the original format, order state and gaps false)")
         if self.view not in VIEWS:
             raise ConfigError(f"text view must be one of {', '.join(VIEWS)}, got {self.view!r}")
         if self.encoding not in ENCODINGS:
@@ -65,10 +79,14 @@ class TextFormat:
 
     def to_dict(self) -> dict:
         return {"view": self.view, "encoding": self.encoding, "context": self.context,
-                "neighbours": self.neighbours, "neighbour_radius": self.neighbour_radius}
+                "neighbours": self.neighbours, "neighbour_radius": self.neighbour_radius,
+                "version": self.version, "order": self.order, "gaps": self.gaps}
 
     @classmethod
     def from_dict(cls, d: dict) -> "TextFormat":
+        """A saved format; one without `version` is version 1 (checkpoints older than version 2)."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"text format must be a mapping of its fields, got {d!r}")
         unknown = sorted(set(d) - set(cls().to_dict()))
         if unknown:
             raise ConfigError(f"text format has no field {unknown[0]!r} (fields: {', '.join(cls().to_dict())})")

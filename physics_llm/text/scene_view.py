@@ -21,7 +21,7 @@ import numpy as np
 
 from physics_llm.sim.scene import Scene
 from physics_llm.text.format import TextFormat, gravity_text, material_text, shape_text
-from physics_llm.text.target import encode, format_line
+from physics_llm.text.target import encode, format_line, to_written
 from physics_llm.text.units import DT_UNIT, MATERIAL_UNIT, POS_UNIT, fixed, quantize
 
 
@@ -53,5 +53,5 @@ def prompts(scene: Scene, windows: np.ndarray, fmt: TextFormat) -> list[list[str
 
 def targets(scene: Scene, windows: np.ndarray, next_states: np.ndarray, fmt: TextFormat) -> list[list[str]]:
     """windows (B, C, N, 6), next_states (B, N, 6) -> B lists of one target (N lines)."""
-    ints = encode(scene, windows[:, -1], next_states, fmt.encoding)  # (B, N, 6)
+    ints = to_written(encode(scene, windows[:, -1], next_states, fmt.encoding), fmt.order)  # (B, N, 6)
     return [["".join(format_line(i, ints[b, i]) + "\n" for i in range(ints.shape[1]))] for b in range(ints.shape[0])]

@@ -31,6 +31,24 @@ from physics_llm.sim.state import free_flight
 from physics_llm.text.units import MAX_DIGITS, SCALE, dequantize, quantize, quantize_diff
 
 ENCODINGS = ("residual", "absolute")
+# Target field orders (TextFormat.order): the written line's columns as state columns. "state" is
+# x y vx vy angle w; "vel_first" writes vx vy w x y angle. Greedy decoding commits to the first
+# field before it sees the rest, and the field that decides "did a contact happen" is a velocity
+# change (the position change of a bounce is near zero), so it goes first.
+ORDERS = {"state": (0, 1, 2, 3, 4, 5), "vel_first": (2, 3, 5, 0, 1, 4)}
+
+
+def to_written(ints: np.ndarray, order: str) -> np.ndarray:
+    """(..., 6) numbers in state order -> in the written order of `order`."""
+    return np.asarray(ints)[..., list(ORDERS[order])]
+
+
+def from_written(ints: np.ndarray, order: str) -> np.ndarray:
+    """(..., 6) numbers as written in `order` -> state order (the inverse of to_written)."""
+    ints = np.asarray(ints)
+    out = np.empty_like(ints)
+    out[..., list(ORDERS[order])] = ints
+    return out
 _INT = re.compile(r"-?[0-9]+", re.ASCII)
 _ID = re.compile(r"o([0-9]{1,6})", re.ASCII)
 
