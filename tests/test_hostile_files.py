@@ -263,3 +263,101 @@ def test_pid_named_writers_do_not_follow_planted_links_and_clean_dead_temps(data
     assert target.is_symlink() and not [p for p in tmp_path.iterdir() if ".tmp-" in p.name and "u.bin" in p.name]
     pio.atomic_write_bytes(target, b"new")
     assert victim.read_bytes() == VICTIM and target.read_bytes() == b"new" and not target.is_symlink()
+
+
+# ---------------------------------------------------------------- 3. path traversal in metadata.json
+
+
+def tampered(data: Path, tmp_path: Path, how: str) -> tuple[Path, int]:
+    """A copy of the dataset whose first test shard sits outside it (a valid shard, same sha256),
+    reached through metadata.json (`how`: relative, absolute, ...) or a link. -> (dataset, shard number)."""
+    import shutil
+
+    ds = tmp_path / "ds"
+    shutil.copytree(data, ds)
+    meta = json.loads((ds / "metadata.json").read_text())
+    k = next(i for i, s in enumerate(meta["shards"]) if s["split"] == "test")
+    entry = meta["shards"][k]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    name = Path(entry["path"]).name
+    (ds / entry["path"]).rename(outside / name)
+    if how == "link_split":  # the whole test directory is a link to a directory outside
+        for f in (ds / "test").iterdir():
+            f.rename(outside / f.name)
+        (ds / "test").rmdir()
+        (ds / "test").symlink_to(outside)
+    elif how == "link_file":
+        (ds / entry["path"]).symlink_to(outside / name)
+    else:
+        entry["path"] = {"relative": f"../outside/{name}", "absolute": str(outside / name),
+                         "split_relative": f"test/../../outside/{name}", "nested": f"test/../test/{name}",
+                         "other_split": f"train/{name}"}[how]
+    (ds / "metadata.json").write_text(json.dumps(meta, indent=1) + "\n")
+    return ds, k
+
+
+COMMANDS = {
+    "verify": lambda ds, out: ("data", "verify", ds, "--quiet"),
+    "info": lambda ds, out: ("data", "info", ds),
+    "export": lambda ds, out: ("data", "export-jsonl", ds, "--split", "test", "--out", out / "t.jsonl"),
+    "eval": lambda ds, out: ("eval", "--model", "baseline:constvel", "--data", ds, "--split", "test", "--suite",
+                             "in_dist", "--scenes-per-suite", 1, "--windows", 1, "--horizon", 2, "--gifs", 0,
+                             "--no-baselines", "--out", out / "report"),
+    "merge_part": lambda ds, out: ("data", "merge", "--out", out / "merged", ds),
+    "merge_into": lambda ds, out: ("data", "merge", "--out", ds, out / "part"),
+    "generate": lambda ds, out: ("data", "generate", "--config", TINY_DATA, "--out", ds, "--quiet"),
+}
+
+
+@pytest.mark.parametrize("how", ["relative", "absolute", "split_relative", "nested", "other_split"])
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_a_shard_path_outside_its_split_directory_is_refused(command, how, data, tmp_path):
+    ds, k = tampered(data, tmp_path, how)
+    out = tmp_path / "out"
+    out.mkdir()
+    if command == "merge_into":
+        r = cli("data", "generate", "--config", TINY_DATA, "--out", out / "part", "--shard", "0/2", "--quiet")
+        assert r.returncode == 0, r.stderr
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if "part" not in p.parts)
+    r = cli(*COMMANDS[command](ds, out))
+    one_error_line(r, ds / "metadata.json", f"shards[{k}].path")
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if "part" not in p.parts) == before
+
+
+@pytest.mark.parametrize("how", ["link_split", "link_file"])
+@pytest.mark.parametrize("command", ["verify", "export", "merge_part"])
+def test_a_shard_reached_through_a_link_out_of_the_dataset_is_refused(command, how, data, tmp_path):
+    ds, k = tampered(data, tmp_path, how)
+    out = tmp_path / "out"
+    out.mkdir()
+    r = cli(*COMMANDS[command](ds, out))
+    one_error_line(r, ds / "metadata.json", f"shards[{k}].path", "outside the dataset")
+    assert not list(out.iterdir())
+
+
+@pytest.mark.parametrize("field, value", [("shards", None), ("shards", {"a": 1}), ("shards", [3]),
+                                          ("split", "holdout"), ("scenes", -1), ("scenes", "2"), ("path", 7)])
+def test_malformed_shard_entries_are_one_line_naming_the_field(field, value, data, tmp_path):
+    import shutil
+
+    ds = tmp_path / "ds"
+    shutil.copytree(data, ds)
+    meta = json.loads((ds / "metadata.json").read_text())
+    if field == "shards":
+        meta["shards"] = value
+    else:
+        meta["shards"][1][field] = value
+    (ds / "metadata.json").write_text(json.dumps(meta))
+    r = cli("data", "verify", ds, "--quiet")
+    one_error_line(r, ds / "metadata.json", "shards" if field == "shards" else f"shards[1]")
+    assert (ds / "metadata.json").read_text() == json.dumps(meta)
+
+
+def test_an_untampered_dataset_still_verifies_and_exports(data, tmp_path):
+    r = cli("data", "verify", data, "--quiet")
+    assert r.returncode == 0 and r.stdout.startswith("ok:"), r.stderr
+    r = cli("data", "export-jsonl", data, "--split", "test", "--out", tmp_path / "t.jsonl")
+    assert r.returncode == 0, r.stderr
+    assert len((tmp_path / "t.jsonl").read_text().splitlines()) == json.loads(
+        (data / "metadata.json").read_text())["counts"]["test"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import physics_llm
 from physics_llm.config import to_dict
-from physics_llm.data.config import DataConfig
+from physics_llm.data.config import SPLITS, DataConfig
 from physics_llm.data.plan import ShardTask, split_counts
 from physics_llm.data.shard import write_atomic
 from physics_llm.errors import UserError
@@ -79,7 +79,48 @@ def load_metadata(root: str | Path) -> dict:
         raise UserError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise UserError(f"{p}: not a physics-llm dataset metadata file (format {FORMAT!r} expected)")
+    check_shards(meta, root)
     return meta
+
+
+def check_shards(meta: dict, root: Path) -> None:
+    """Every listed shard is a plain file name inside its split directory, so no reader or writer
+    (verify, eval, export, merge, generate) ever touches a path outside the dataset."""
+    p = meta_path(root)
+    fix = "the metadata was altered; restore it or regenerate the dataset with `physics-llm data generate`"
+    shards = meta.get("shards")
+    if not isinstance(shards, list):
+        raise UserError(f"{p}: field 'shards' must be a list of shard entries, got {type(shards).__name__}; {fix}")
+    real_root = root.resolve()
+    for i, e in enumerate(shards):
+        where = f"{p}: shards[{i}]"
+        if not isinstance(e, dict):
+            raise UserError(f"{where} must be an object with path, split, scenes, bytes and sha256; {fix}")
+        split, path = e.get("split"), e.get("path")
+        if split not in SPLITS:
+            raise UserError(f"{where}.split must be one of {', '.join(SPLITS)}, got {split!r}; {fix}")
+        if not isinstance(path, str):
+            raise UserError(f"{where}.path must be a string '{split}/NAME', got {path!r}; {fix}")
+        head, _, name = path.partition("/")
+        if head != split or not _plain_name(name):
+            raise UserError(f"{where}.path {path!r} is not a plain file name inside its split directory "
+                            f"('{split}/NAME': no '..', no absolute path, no further '/'); {fix}")
+        scenes, size, sha = e.get("scenes"), e.get("bytes"), e.get("sha256")
+        if not _count(scenes) or not (size is None or _count(size)) or not (sha is None or isinstance(sha, str)):
+            raise UserError(f"{where}: scenes must be a count, bytes a count or null and sha256 a string or null, "
+                            f"got scenes {scenes!r}, bytes {size!r}, sha256 {sha!r}; {fix}")
+        f = root / path  # a link inside the dataset may point anywhere: it must stay inside
+        if (f.is_symlink() or f.parent.is_symlink()) and not f.resolve().is_relative_to(real_root):
+            raise UserError(f"{where}.path {path!r} is a symbolic link that leads outside the dataset "
+                            f"({f.resolve()}); a shard must be a file inside {root}")
+
+
+def _plain_name(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\0")
+
+
+def _count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
 def save_metadata(root: str | Path, meta: dict) -> None:
