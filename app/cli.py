@@ -56,6 +56,10 @@ def run_app(args) -> int:
         raise UserError(f"--frames must be >= 1, got {args.frames}")
     if args.screenshot and args.frames is None:
         raise UserError("--screenshot needs --frames N (the frame to save)")
+    if args.screenshot:
+        from physics_llm.io import refuse_dataset_target
+
+        refuse_dataset_target(args.screenshot, "--screenshot")  # before the window opens
     scene = load_scene(args.scene) if args.scene else random_scene(cfg.scene_seed)
 
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")

@@ -34,10 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_random(args) -> int:
+    from physics_llm.io import refuse_dataset_target
     from physics_llm.sim.generate import random_scene
     from physics_llm.sim.ood import ood_scene
     from physics_llm.sim.scene import save_scene
 
+    refuse_dataset_target(args.out, "--out")
     scene = ood_scene(args.ood, args.seed) if args.ood else random_scene(args.seed, stage=args.stage)
     save_scene(scene, args.out)
     what = f"ood {args.ood}" if args.ood else f"stage {scene.tags.get('stage')}"
@@ -68,6 +70,11 @@ def cmd_simulate(args) -> int:
         raise UserError("scene simulate: nothing to write; give --out FILE.npz and/or --gif FILE.gif")
     if args.frames is not None and args.frames < 2:
         raise UserError(f"--frames must be >= 2, got {args.frames}")
+    from physics_llm.io import refuse_dataset_target
+
+    for flag, path in (("--out", args.out), ("--gif", args.gif)):
+        if path:
+            refuse_dataset_target(path, flag)  # before the simulation: nothing is written into a dataset
     scene = load_scene(args.path)
     tr = simulate(scene, frames=args.frames)
     if args.out:

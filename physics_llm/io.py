@@ -8,6 +8,10 @@ points to): a reader sees the old file or the new one, never half of one. On any
 temp is removed. A writer killed outright (SIGKILL) cannot clean up, so every write first
 removes the temps of its target left by processes that no longer run.
 
+No writer writes into a dataset directory (one holding a physics-llm metadata.json) unless it
+says into_dataset=True (data generate and merge do): `export-jsonl --out DS/metadata.json` or a
+GIF over a shard would destroy the dataset. The check comes before anything is written.
+
     atomic_write_bytes(path, data)
     atomic_write_text(path, text)
     with atomic_open(path, "w", newline="") as f: ...   # streamed writers (JSONL, CSV)
@@ -17,6 +21,7 @@ removes the temps of its target left by processes that no longer run.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -34,6 +39,41 @@ def _read_umask() -> int:
 
 _UMASK = _read_umask()
 _MODE = 0o666 & ~_UMASK  # what open() would give a new file (mkstemp's is 0600)
+
+
+DATASET_META = "metadata.json"  # physics_llm/data/metadata.py's META_NAME and FORMAT, without importing data/
+DATASET_FORMAT = "physics-llm-dataset/1"
+
+
+def _is_dataset(d: Path) -> bool:
+    m = d / DATASET_META
+    if not m.is_file():
+        return False
+    try:
+        fmt = json.loads(m.read_text()).get("format")
+    except (OSError, ValueError, AttributeError):  # unreadable or damaged: a dataset if it has split directories
+        return any((d / s).is_dir() for s in ("train", "val", "test"))
+    return fmt == DATASET_FORMAT
+
+
+def dataset_containing(path: str | Path, directory: bool = False) -> Path | None:
+    """The dataset directory a file written at `path` (or, with directory, into the directory `path`)
+    would land in, at any depth, or None."""
+    p = Path(path).absolute()
+    d = (p if directory else p.parent).resolve()  # links resolved: where the file really goes
+    return next((a for a in (d, *d.parents) if _is_dataset(a)), None)
+
+
+def refuse_dataset_target(path: str | Path, what: str = "", directory: bool = False) -> None:
+    """UserError if writing `path` would write into a dataset directory (what: the flag, e.g. '--out';
+    directory: `path` is a directory to write files into, such as a run or a report)."""
+    root = dataset_containing(path, directory)
+    if root is not None:
+        from physics_llm.errors import UserError
+
+        name = f"{what} {path}" if what else str(path)
+        raise UserError(f"{name}: is inside the dataset directory {root}; writing there could overwrite the "
+                        f"dataset's files: choose a path outside it")
 
 
 def temp_prefix(path: Path, hidden: bool = False) -> str:
@@ -88,7 +128,9 @@ def _fsync_dir(d: Path) -> None:
         pass
 
 
-def _mkstemp(path: Path, suffix: str = "") -> tuple[int, Path]:
+def _mkstemp(path: Path, suffix: str = "", into_dataset: bool = False) -> tuple[int, Path]:
+    if not into_dataset:
+        refuse_dataset_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_stale(path)
     fd, name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=suffix, dir=path.parent)
@@ -105,12 +147,12 @@ def _commit(tmp: Path, path: Path) -> None:
 
 
 @contextmanager
-def atomic_open(path: str | Path, mode: str = "w", **kw) -> Iterator[IO]:
+def atomic_open(path: str | Path, mode: str = "w", *, into_dataset: bool = False, **kw) -> Iterator[IO]:
     """An open file on a fresh temp; closed, fsynced and renamed onto `path` when the block ends."""
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open writes a new file: mode 'w' or 'wb', not {mode!r}")
     path = Path(path)
-    fd, tmp = _mkstemp(path)
+    fd, tmp = _mkstemp(path, into_dataset=into_dataset)
     try:
         with os.fdopen(fd, mode, **kw) as f:
             yield f
@@ -122,22 +164,22 @@ def atomic_open(path: str | Path, mode: str = "w", **kw) -> Iterator[IO]:
         raise
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_open(path, "wb") as f:
+def atomic_write_bytes(path: str | Path, data: bytes, *, into_dataset: bool = False) -> None:
+    with atomic_open(path, "wb", into_dataset=into_dataset) as f:
         f.write(data)
 
 
-def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:
-    with atomic_open(path, "w", encoding=encoding) as f:
+def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8", *, into_dataset: bool = False) -> None:
+    with atomic_open(path, "w", encoding=encoding, into_dataset=into_dataset) as f:
         f.write(text)
 
 
 @contextmanager
-def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
+def atomic_path(path: str | Path, suffix: str = "", *, into_dataset: bool = False) -> Iterator[Path]:
     """The name of a fresh, empty temp file (ending in `suffix`, for writers that pick the format by
     extension) for a writer to write to by name; fsynced and renamed onto `path` when the block ends."""
     path = Path(path)
-    fd, tmp = _mkstemp(path, suffix)
+    fd, tmp = _mkstemp(path, suffix, into_dataset)
     os.close(fd)
     try:
         yield tmp
@@ -161,10 +203,12 @@ def temp_dir(path: str | Path, hidden: bool = False) -> Path:
 
 
 @contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
+def atomic_dir(path: str | Path, *, into_dataset: bool = False) -> Iterator[Path]:
     """A fresh hidden temp directory .NAME.tmp-PID.RANDOM beside `path`, removed on any error; the caller
     renames it into place. Stale ones of dead processes are removed first."""
     path = Path(path)
+    if not into_dataset:
+        refuse_dataset_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_stale(path)
     tmp = temp_dir(path, hidden=True)

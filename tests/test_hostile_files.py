@@ -361,3 +361,51 @@ def test_an_untampered_dataset_still_verifies_and_exports(data, tmp_path):
     assert r.returncode == 0, r.stderr
     assert len((tmp_path / "t.jsonl").read_text().splitlines()) == json.loads(
         (data / "metadata.json").read_text())["counts"]["test"]
+
+
+# ---------------------------------------------------------------- 6. nothing is written into a dataset
+
+
+def snapshot(root: Path) -> dict:
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+INTO_DATASET = {
+    "export_metadata": lambda ds: ("data", "export-jsonl", ds, "--out", ds / "metadata.json"),
+    "export_shard": lambda ds: ("data", "export-jsonl", ds, "--split", "train", "--out", ds / "train/shard-00000.shard"),
+    "export_new_file": lambda ds: ("data", "export-jsonl", ds, "--out", ds / "train" / "t.jsonl"),
+    "export_via_link": lambda ds: ("data", "export-jsonl", ds, "--out", ds.parent / "link" / "metadata.json"),
+    "simulate_out": lambda ds: ("scene", "simulate", ds.parent / "s.json", "--frames", 5, "--out", ds / "metadata.json"),
+    "simulate_gif": lambda ds: ("scene", "simulate", ds.parent / "s.json", "--frames", 5, "--gif", ds / "val/a.gif"),
+    "random": lambda ds: ("scene", "random", "--seed", 1, "--out", ds / "test/shard-00000.shard"),
+    "gif": lambda ds: ("gif", "--model", "baseline:constvel", "--scene", ds.parent / "s.json", "--horizon", 3,
+                       "--out", ds / "metadata.json"),
+    "train": lambda ds: ("train", "gpt", "--quiet", "--config", TINY_GPT, "--data", ds, "--out", ds / "run",
+                         "--steps", 1),
+    "screenshot": lambda ds: ("app", "--frames", 1, "--screen", "editor", "--screenshot", ds / "shot.png"),
+    "eval": lambda ds: ("eval", "--model", "baseline:constvel", "--data", ds, "--split", "test", "--suite", "in_dist",
+                        "--scenes-per-suite", 1, "--windows", 1, "--horizon", 2, "--gifs", 0, "--no-baselines",
+                        "--out", ds / "report"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INTO_DATASET))
+def test_no_command_writes_into_a_dataset_directory(case, data, tmp_path):
+    import shutil
+
+    ds = tmp_path / "ds"
+    shutil.copytree(data, ds)
+    (tmp_path / "link").symlink_to(ds)
+    r = cli("scene", "random", "--stage", 1, "--seed", 2, "--out", tmp_path / "s.json")
+    assert r.returncode == 0, r.stderr
+    before = snapshot(ds)
+    r = cli(*INTO_DATASET[case](ds), env={"SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"})
+    if case == "eval":  # refused by the report writer after eval's progress lines (physics_llm/eval/ checks no flag)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and lines[-1].startswith("error: ") and f"dataset directory {ds}" in lines[-1]
+        assert "Traceback" not in r.stderr
+    else:
+        line = one_error_line(r, f"inside the dataset directory {ds}")
+        assert case == "gif" or line.startswith("error: --"), line  # names the flag (gif: the GIF writer's check)
+    assert snapshot(ds) == before
+    assert cli("data", "verify", ds, "--quiet").returncode == 0

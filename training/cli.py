@@ -45,8 +45,10 @@ def add_run_arguments(p, *, example: str, checkpoint: str, steps: str) -> None:
 def run_training(args, config_cls, check_out, train, extra: dict | None = None) -> tuple:
     """Check --out, load the config (RUN/config.yaml by default with --resume) and train. -> (config, message)."""
     from physics_llm.config import load_config
+    from physics_llm.io import refuse_dataset_target
 
     out = Path(args.out)
+    refuse_dataset_target(out, "--out", directory=True)  # a run inside --data's directory (or any dataset)
     check_out(out, args.resume)  # before the config: with --resume it comes from the run
     config = args.config or (out / "config.yaml" if args.resume and (out / "config.yaml").exists() else None)
     cfg = load_config(config_cls, config, args.sets, extra=extra)

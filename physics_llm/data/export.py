@@ -19,7 +19,7 @@ import numpy as np
 
 from physics_llm.data.store import open_dataset
 from physics_llm.errors import UserError
-from physics_llm.io import atomic_open
+from physics_llm.io import atomic_open, refuse_dataset_target
 
 DECIMALS = (2, 2, 2, 2, 4, 4)  # x, y, vx, vy, angle, angular_velocity
 
@@ -49,6 +49,7 @@ def export_jsonl(root: str | Path, out: str | Path, split: str | None = None, li
     out = Path(out)
     if out.is_dir():
         raise UserError(f"--out {out}: is a directory; give a .jsonl file name")
+    refuse_dataset_target(out, "--out")  # DS/metadata.json or a shard: before anything is read or written
     fmt = None
     if text:
         from physics_llm.text.format import TextFormat

@@ -73,8 +73,9 @@ def build_shard(scenes: list[tuple[int, int, int, int, float, bytes, bytes]], un
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a unique temp file beside `path`, fsync, then rename: a reader sees all or nothing."""
-    atomic_write_bytes(path, data)
+    """Write to a unique temp file beside `path`, fsync, then rename: a reader sees all or nothing.
+    Only for a dataset's own files (shards, metadata.json): data generate and merge."""
+    atomic_write_bytes(path, data, into_dataset=True)
 
 
 def sha256_file(path: Path) -> str:
