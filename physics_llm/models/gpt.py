@@ -174,8 +174,11 @@ class GPT(nn.Module):
 
     @torch.no_grad()
     def generate(self, prompts: list[list[int]], max_new_tokens: int, allowed=None,
-                 eos_id: int = 2, pad_id: int = 0) -> list[list[int]]:
-        """Greedy continuation of each prompt (lists of token ids, any lengths) -> its new tokens.
+                 eos_id: int = 2, pad_id: int = 0, temperature: float = 0.0,
+                 generator=None) -> list[list[int]]:
+        """Greedy (temperature 0) or sampled continuation of each prompt (lists of token ids, any
+        lengths) -> its new tokens. Sampling draws from softmax(logits / temperature) over the
+        allowed tokens with `generator` (a torch.Generator: the same seed, the same samples).
 
         A row stops after it emits eos_id (kept as its last token) or after max_new_tokens.
         allowed: optional callable(new tokens so far per row) -> (B, V') bool mask of the
@@ -206,7 +209,11 @@ class GPT(nn.Module):
                 mask = torch.as_tensor(allowed(out), dtype=torch.bool, device=device)
                 ok[:, :mask.shape[1]] = mask
                 last = last.masked_fill(~ok, float("-inf"))
-            nxt = last.argmax(dim=-1).cpu()  # (B,)
+            if temperature > 0:
+                probs = torch.softmax(last.float() / temperature, dim=-1).cpu()
+                nxt = torch.multinomial(probs, 1, generator=generator)[:, 0]  # (B,)
+            else:
+                nxt = last.argmax(dim=-1).cpu()  # (B,)
             nxt[done] = pad_id
             for b, (t, d) in enumerate(zip(nxt.tolist(), done.tolist())):
                 if not d:

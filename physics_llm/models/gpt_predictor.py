@@ -5,6 +5,12 @@ view) -> tokens with bos -> greedy constrained decoding (models/decoding.py), al
 prompts of the call in chunks of `batch_size`, shortest first so a chunk pads little
 -> text -> the shared tolerant parser. predict_many batches the prompts of several
 scenes together (eval rollouts advance `rollout_batch` scenes per call).
+
+Decoding: greedy by default; with `samples` K > 1, K targets are sampled per prompt (temperature
+1, a fixed seed per call, so the same inputs give the same output) and the predicted state is
+the mean of the parsed samples (angles: the circular mean). The mean of samples estimates the
+expected next state, which minimises squared error where the model is unsure (a bounce or not),
+while greedy commits to one branch field by field. A spec chooses it: `gpt:PATH?samples=4`.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import time
 
 import numpy as np
 
+from physics_llm.errors import UserError
 from physics_llm.models.base import Prediction, Predictor, sanitize
 from physics_llm.models.decoding import TargetGrammar, max_target_tokens
 from physics_llm.sim.scene import Scene
@@ -24,13 +31,52 @@ from physics_llm.text import DigitTokenizer, TextFormat, build_prompts, parse_ou
 DEFAULT_BATCH = 64
 
 
+MAX_SAMPLES = 64
+
+
+def parse_options(spec: str) -> tuple[str, dict]:
+    """'PATH?samples=4' -> ('PATH', {'samples': 4}); 'PATH' -> ('PATH', {})."""
+    path, sep, query = spec.partition("?")
+    options = {}
+    for item in query.split("&") if sep else []:
+        key, eq, value = item.partition("=")
+        if key != "samples" or not eq:
+            raise UserError(f"gpt:{spec}: unknown option {item!r} (the one option is samples=K, e.g. "
+                            f"gpt:{path}?samples=4)")
+        if not value.isdigit():
+            raise UserError(f"gpt:{spec}: samples must be a whole number 1..{MAX_SAMPLES}, got {value!r}")
+        options["samples"] = int(value)
+    return path, options
+
+
+def mean_of_samples(per_sample: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """[(states (B, N, 6) NaN where unparsed, parsed (B, N))] -> their mean over the parsed samples
+    (angles: the circular mean) and parsed where any sample parsed."""
+    if len(per_sample) == 1:
+        return per_sample[0]
+    states = np.stack([s for s, _ in per_sample]).astype(np.float64)  # (K, B, N, 6)
+    parsed = np.stack([p for _, p in per_sample])  # (K, B, N)
+    n = parsed.sum(axis=0)  # (B, N)
+    w = np.where(parsed, 1.0, 0.0)[..., None]
+    vals = np.where(parsed[..., None], states, 0.0)
+    mean = (vals * w).sum(axis=0) / np.maximum(n, 1)[..., None]
+    ang = np.where(parsed, states[..., 4], 0.0)
+    mean[..., 4] = np.arctan2((np.sin(ang) * w[..., 0]).sum(0), (np.cos(ang) * w[..., 0]).sum(0))
+    mean[n == 0] = np.nan
+    return mean.astype(np.float32), n > 0
+
+
 class GPTPredictor(Predictor):
     """A GPT, its text format and tokenizer as a Predictor. Puts the model in eval mode (no dropout);
     a training loop that evaluates with it switches back with model.train()."""
 
     name = "gpt"
 
-    def __init__(self, model, fmt: TextFormat, tokenizer: DigitTokenizer, batch_size: int = DEFAULT_BATCH):
+    def __init__(self, model, fmt: TextFormat, tokenizer: DigitTokenizer, batch_size: int = DEFAULT_BATCH,
+                 samples: int = 1, seed: int = 0):
+        if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= MAX_SAMPLES:
+            raise UserError(f"gpt: samples must be a whole number 1..{MAX_SAMPLES} (1 = greedy), got {samples!r}")
+        self.samples, self.seed = samples, seed
         self.model = model.eval()
         self.fmt = fmt
         self.tok = tokenizer
@@ -39,19 +85,31 @@ class GPTPredictor(Predictor):
         self.too_long = 0  # prompts left unparsed because prompt + target exceed block_size
 
     @classmethod
-    def load(cls, path, batch_size: int = DEFAULT_BATCH) -> "GPTPredictor":
+    def load(cls, spec, batch_size: int = DEFAULT_BATCH) -> "GPTPredictor":
+        """`PATH` or `PATH?samples=K` (see the module docstring)."""
         from physics_llm.models.checkpoint import load_checkpoint
 
+        path, options = parse_options(str(spec))
         ck = load_checkpoint(path)
-        p = cls(ck.model, ck.fmt, ck.tokenizer, batch_size)
-        p.name = f"gpt:{path}"
+        p = cls(ck.model, ck.fmt, ck.tokenizer, batch_size, **options)
+        p.name = f"gpt:{spec}"
         return p
 
     def generate_texts(self, prompts: list[str], lines: list[list[int]]) -> list[str]:
-        """Prompts and the object ids of each one's target lines -> the model's target texts.
+        """Prompts and the object ids of each one's target lines -> the model's target texts:
+        `samples` texts per prompt, prompt by prompt (greedy: one).
 
         A prompt whose tokens plus its longest target exceed block_size gets "" (unparsed).
         """
+        K = self.samples
+        if K > 1:
+            prompts = [p for p in prompts for _ in range(K)]
+            lines = [ids for ids in lines for _ in range(K)]
+        gen_kw = {}
+        if K > 1:
+            import torch
+
+            gen_kw = {"temperature": 1.0, "generator": torch.Generator().manual_seed(self.seed)}
         enc = [self.tok.encode(p, bos=True) for p in prompts]
         need = [max_target_tokens(ids) for ids in lines]
         block = self.model.cfg.block_size
@@ -71,7 +129,7 @@ class GPTPredictor(Predictor):
             budget = min(max(need[k] for k in chunk), block - longest)
             grammar = TargetGrammar(self.tok, [lines[k] for k in chunk])
             gen = self.model.generate([enc[k] for k in chunk], budget, allowed=grammar,
-                                      eos_id=self.tok.eos_id, pad_id=self.tok.pad_id)
+                                      eos_id=self.tok.eos_id, pad_id=self.tok.pad_id, **gen_kw)
             for k, toks in zip(chunk, gen):
                 out[k] = self.tok.decode(toks)
         return out
@@ -88,11 +146,15 @@ class GPTPredictor(Predictor):
                 lines.extend(ids)
             spans.append((start, len(prompts), len(ids)))
         texts = self.generate_texts(prompts, lines)
+        K = self.samples
         out = []
         for (scene, windows), (a, b, k) in zip(items, spans):
-            outputs = [texts[j:j + k] for j in range(a, b, k)]
-            res = parse_outputs(scene, windows, outputs, self.fmt)
-            out.append((res.states, res.parsed))
+            per_sample = []
+            for s in range(K):
+                outputs = [[texts[K * (j + q) + s] for q in range(k)] for j in range(a, b, k)]
+                res = parse_outputs(scene, windows, outputs, self.fmt)
+                per_sample.append((res.states, res.parsed))
+            out.append(mean_of_samples(per_sample))
         return out
 
     def _predict(self, scene: Scene, windows: np.ndarray, target_index: np.ndarray):
