@@ -152,3 +152,33 @@ def test_bad_input_is_one_line_exit_2_and_keeps_the_run(full_run, data, tmp_path
         assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], (args, r.stderr)
     assert before == {p: p.read_bytes() for p in before}
     assert not any((tmp_path / d).exists() for d in "abcd")
+
+
+def test_rollout_validation_logs_beside_constvel_and_keeps_the_best_checkpoint(data, tmp_path):
+    """eval_rollouts val scenes rolled out eval_horizon frames at every evaluation; best/ holds the
+    checkpoint whose rollout was best (fewest escapes, then lowest position RMSE); v2 text, noise
+    and a warm start from another run's checkpoint all train."""
+    first = tmp_path / "first"
+    r = cli("--config", TINY, "--data", data, "--out", first, "--set", "steps=2", "--set", "eval_every=1",
+            "--set", "ckpt_every=2")
+    assert r.returncode == 0, r.stderr
+    run = tmp_path / "v2"
+    r = cli("--config", TINY, "--data", data, "--out", run, "--set", "version=2", "--set", "order=vel_first",
+            "--set", "gaps=true", "--set", "block_size=448", "--set", "noise_vel=5", "--set", "noise_pos=0.5",
+            "--set", "eval_rollouts=2", "--set", "eval_horizon=5", "--set", f"init_from={first / 'ckpt'}")
+    assert r.returncode == 0, r.stderr
+    assert "warm start" in r.stderr
+    rows = log_rows(run)
+    assert all(float(row["constvel_roll_pos_rmse"]) > 0 for row in rows)
+    assert all(0 <= float(row["roll_escaped_frac"]) <= 1 for row in rows)
+    scored = [(float(row["roll_escaped_frac"]), float(row["roll_pos_rmse"]), int(row["step"]))
+              for row in rows if int(row["step"]) > 0]
+    best = load_checkpoint(run / "best")
+    assert best.step == min(scored)[2]
+    assert best.fmt.version == 2 and best.fmt.order == "vel_first" and best.fmt.gaps
+    assert best.meta["chosen_by"]["roll_pos_rmse"] == pytest.approx(min(scored)[1])
+
+
+def test_bad_init_from_is_one_line(data, tmp_path):
+    r = cli("--config", TINY, "--data", data, "--out", tmp_path / "r", "--set", f"init_from={tmp_path / 'none'}")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no checkpoint" in r.stderr
