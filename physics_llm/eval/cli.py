@@ -85,9 +85,11 @@ def run_gif(args) -> int:
     from physics_llm.eval.runner import run_rollouts
     from physics_llm.eval.suites import Case
     from physics_llm.gifs import write_comparison_gif
+    from physics_llm.io import refuse_dataset_target
     from physics_llm.sim.scene import load_scene
     from physics_llm.sim.simulate import simulate
 
+    refuse_dataset_target(args.out, "--out")  # before the rollout: nothing is written into a dataset
     for name in ("start", "horizon", "context"):
         lo = 0 if name == "start" else 1
         if getattr(args, name) < lo:

@@ -1,10 +1,13 @@
 """A report directory that appears complete or not at all.
 
-Everything is written into a hidden temp directory beside --out and renamed to
---out at the end; on any error the temp directory is removed, so --out never holds
-half a report. An existing non-empty --out is refused unless --force, and --force
-only replaces a directory that holds a previous report (metrics.csv or report.md),
-never an arbitrary one.
+Everything is written into a hidden temp directory beside --out (physics_llm/io.py's
+atomic_dir: `.NAME.tmp-PID.RANDOM`, created exclusively, so nothing planted there is
+followed) and renamed to --out at the end; on any error the temp directory is removed,
+so --out never holds half a report, and the temps a killed run left (its process gone)
+are removed by the next run. An existing non-empty --out is refused unless --force,
+and --force only replaces a directory that holds a previous report (metrics.csv or
+report.md), never an arbitrary one. A --out inside a dataset directory is refused
+before any work.
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ from pathlib import Path
 from typing import Iterator
 
 from physics_llm.errors import UserError
+from physics_llm.io import atomic_dir, refuse_dataset_target, temp_dir
 
 REPORT_MARKERS = ("metrics.csv", "report.md")
 
 
 def check_out(out: Path, force: bool) -> None:
+    out = Path(out)
+    refuse_dataset_target(out, "--out", directory=True)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a directory path for the report")
     if out.is_dir() and any(out.iterdir()):
@@ -37,20 +43,20 @@ def staged_dir(out: str | Path, force: bool = False) -> Iterator[Path]:
     """Yield a temp directory; on success it becomes `out` (replacing an old report if force)."""
     out = Path(out)
     check_out(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    if tmp.exists():  # left by a killed run of a process that had our pid: ours to reuse
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
+    with atomic_dir(out) as tmp:
         yield tmp
+    try:
+        if out.is_dir() and any(out.iterdir()):
+            old = temp_dir(out, hidden=True)  # a fresh, exclusive name to park the old report under
+            os.replace(out, old / "report")
+            try:
+                os.replace(tmp, out)
+            except BaseException:
+                os.replace(old / "report", out)  # put the old report back
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)  # out absent or an empty directory
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if out.is_dir() and any(out.iterdir()):
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, out)  # out absent or an empty directory
