@@ -44,7 +44,7 @@ def test_residual_zero_lines_decode_to_free_flight():
     s = scene3()
     r = parse_outputs(s, window(), [["o0 0 0 0 0 0 0", "0 0 0 0 0 0", "o2 0 0 0 0 0 0"]], RES)
     assert r.parsed.all() and r.stats == expect(parsed=3)
-    # object 0: x + v*dt = 100.5; y + 3/8 g dt^2; vy = g*dt (DESIGN.md free flight, 4 substeps)
+    # object 0: x + v*dt = 100.5; y + 3/8 g dt^2; vy = g*dt (docs/DESIGN.md "State arrays": free flight, 4 substeps)
     assert np.allclose(r.states[0, 0, :4], [100.5, 100 + 981 * 3 / 8 / 3600, 30, 981 / 60], atol=1e-4)
 
 

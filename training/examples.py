@@ -11,7 +11,7 @@ window traj[t-C:t] and the target for traj[t] (physics_llm.text), and its tokens
 Sampling: every object-step of the split gets a global id (scene by scene, then t,
 then object). Collision onsets (|v_t - v_{t-1} - g*dt| > onset_px_s, the eval's
 definition) are drawn onset_weight times as often as the others: they are 1% of
-object-steps but hold 82% of the velocity error (DESIGN.md). A batch is a pure
+object-steps but hold 82% of the velocity error (docs/DESIGN.md "Measured facts"). A batch is a pure
 function of (seed, step), so a resumed run draws the same batches as an
 uninterrupted one; the "sampler position" is just the step.
 """

@@ -1,4 +1,4 @@
-"""Evaluation: `physics-llm eval` and `physics-llm gif` (DESIGN.md "Evaluation outputs").
+"""Evaluation: `physics-llm eval` and `physics-llm gif` (docs/DESIGN.md "Evaluation outputs").
 
 config.py   EvalConfig (configs/eval/default.yaml)
 suites.py   in_dist / ood:<kind> scenes and their ground truth

@@ -1,4 +1,4 @@
-"""Metric functions (DESIGN.md "Evaluation outputs"): pure numpy on state arrays.
+"""Metric functions (docs/DESIGN.md "Evaluation outputs"): pure numpy on state arrays.
 
 States are (..., N, 6) in the order x, y, vx, vy, angle, angular_velocity; `pred` and
 `true` have the same shape. Errors are per object-step; an RMSE pools every object of

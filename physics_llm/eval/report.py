@@ -1,4 +1,4 @@
-"""The evaluation report files (DESIGN.md "Evaluation outputs"): metrics.csv, report.md, config.yaml.
+"""The evaluation report files (docs/DESIGN.md "Evaluation outputs"): metrics.csv, report.md, config.yaml.
 
 metrics.csv is long format, one number a row: model,suite,mode,horizon,metric,value.
 Single-step rows have horizon 1. Rollout rows of per-step errors (pos/vel/angle_rmse)

@@ -1,4 +1,4 @@
-"""The Predictor interface shared by eval, app and CLI (DESIGN.md "Predictors").
+"""The Predictor interface shared by eval, app and CLI (docs/DESIGN.md "Predictors").
 
 A predictor turns a scene and its last C frames into the next state, for a batch
 of windows at once, and says which objects it really predicted (parsed).

@@ -1,4 +1,4 @@
-"""Baselines every model is judged against (DESIGN.md "Predictors").
+"""Baselines every model is judged against (docs/DESIGN.md "Predictors").
 
 copy:      the last frame again.
 constvel:  x + v*dt, v unchanged.

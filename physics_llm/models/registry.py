@@ -1,4 +1,4 @@
-"""Predictor specs -> predictors (DESIGN.md "Predictors"). Adding a kind is one function and one line."""
+"""Predictor specs -> predictors (docs/DESIGN.md "Predictors"). Adding a kind is one function and one line."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The scene JSON (DESIGN.md "Scene JSON"): dataclasses, load/save, validation.
+"""The scene JSON (docs/DESIGN.md "Scene JSON"): dataclasses, load/save, validation.
 
 Units: pixels, seconds, radians; screen coordinates (y down, gravity (0, 981)).
 Object order is identity: object i is row i of every array and `o<i>` in text.

@@ -2,7 +2,7 @@
 
 Walls are thick static segments outside the world (WALL_THICKNESS): with thin
 walls 0.1-2% of fast bodies tunnel out; thick walls plus 4 substeps let none
-escape (DESIGN.md measured facts).
+escape (docs/DESIGN.md "Measured facts").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""State arrays (DESIGN.md "State arrays") and the free-flight rule.
+"""State arrays (docs/DESIGN.md "State arrays") and the free-flight rule.
 
 A state is float32 (N, 6) with columns FEATURES; a trajectory is (T, N, 6), frame 0
 the initial state; contacts are (T-1, N) bool (object n touched anything during

@@ -1,4 +1,4 @@
-"""State <-> text (DESIGN.md "Text"): views, encodings, the tolerant parser, the digit tokenizer."""
+"""State <-> text (docs/DESIGN.md "Text"): views, encodings, the tolerant parser, the digit tokenizer."""
 
 from physics_llm.text.format import ALPHABET, TextFormat
 from physics_llm.text.parse import ParseResult, parse_outputs

@@ -30,7 +30,7 @@ ALPHABET = string.digits + string.ascii_lowercase + " \n-,.:=>|"
 
 @dataclass(frozen=True)
 class TextFormat:
-    """How states become text. The default trains fastest (DESIGN.md measured facts).
+    """How states become text. The default trains fastest (docs/DESIGN.md "Measured facts").
 
     view:             "object" (one bounded prompt per object) or "scene" (one prompt per frame).
     encoding:         "residual" (next state minus free flight) or "absolute".

@@ -5,7 +5,7 @@ text/units.py for x, y, vx, vy, angle, angular_velocity. Both views use it for
 their targets (the scene view also for its context frames), and the parser reads
 it with `read_line` below, so writing and reading cannot drift apart.
 
-Encodings (DESIGN.md "Text"):
+Encodings (docs/DESIGN.md "Text"):
 - absolute: quantize(next state).
 - residual: quantize_diff(next state, free_flight(last context frame)), i.e. the
   difference is taken in float64 and then rounded (the angle difference wrapped
