@@ -208,3 +208,22 @@ def test_constrained_decoding_scene_view_writes_every_line_in_order():
     assert [[ln.split()[0] for ln in t.splitlines()] for t in texts] == [["o0", "o1", "o2"]] * 2
     res = parse_outputs(scene, windows, [[t] for t in texts], fmt)
     assert res.rate == 1.0, res.stats
+
+
+def test_residual_grammar_bounds_the_digits_of_each_field():
+    """Residual targets: positions at most 3 digits (99.9 px past free flight in one frame), angle 4,
+    velocities 5; written in the format's field order (vel_first: vx vy w x y angle)."""
+    from physics_llm.models.decoding import field_digits
+
+    assert field_digits("absolute") == (5,) * 6
+    assert field_digits("residual") == (3, 3, 5, 5, 4, 5)
+    assert field_digits("residual", "vel_first") == (5, 5, 5, 3, 3, 4)
+    g = TargetGrammar(TOK, [[3]], field_digits("residual", "vel_first"))
+    text = "o3 12345 -12345 99999 -999 999 -9999\n"
+    masks = feed(g, text)
+    for ch, mask in zip(text, masks):
+        assert mask[TOK.encode(ch)[0]], (ch, allowed_chars(mask))
+    x_end = text.index(" 999 ")  # the space after x (-999): after its third digit only the space
+    assert allowed_chars(masks[x_end]) == " "
+    assert allowed_chars(masks[x_end - 1]) == "0123456789 "
+    assert allowed_chars(masks[len(text) - 1]) == "\n"  # after the angle's fourth digit only the newline

@@ -55,15 +55,33 @@ class _Row:
         self.done = first_id is None  # no lines: eos at once
 
 
+# A residual's most digits per state column (x, y, vx, vy, angle, w): in one 1/60 s frame a
+# contact moves a body at most a few px beyond free flight (a 2,000 px/s impulse: 33 px), so a
+# position residual has at most 3 digits (99.9 px); an angle residual 4 (9.999 rad); velocity
+# residuals keep all MAX_NUMBER_DIGITS. A model that is unsure cannot write a 500 px teleport.
+RESIDUAL_DIGITS = (3, 3, MAX_NUMBER_DIGITS, MAX_NUMBER_DIGITS, 4, MAX_NUMBER_DIGITS)
+
+
+def field_digits(encoding: str, order: str = "state") -> tuple[int, ...]:
+    """Most digits of each written field of a target line in this encoding and field order."""
+    from physics_llm.text.target import ORDERS
+
+    if encoding != "residual":
+        return (MAX_NUMBER_DIGITS,) * FIELDS
+    return tuple(RESIDUAL_DIGITS[c] for c in ORDERS[order])
+
+
 class TargetGrammar:
     """The `allowed` callable of GPT.generate for a batch of targets.
 
     lines[b]: the object ids of row b's target lines, in order (object view: [i];
     scene view: [0, ..., N-1]). Called with the new tokens so far per row, it returns
-    a (B, V) bool mask. One instance serves one generate call.
+    a (B, V) bool mask. One instance serves one generate call. digits: the most digits of
+    each field (field_digits), MAX_NUMBER_DIGITS each by default.
     """
 
-    def __init__(self, tokenizer: DigitTokenizer, lines: list[list[int]]):
+    def __init__(self, tokenizer: DigitTokenizer, lines: list[list[int]], digits: tuple[int, ...] | None = None):
+        self.digits = tuple(digits) if digits is not None else (MAX_NUMBER_DIGITS,) * FIELDS
         self.tok = tokenizer
         self.lines = [list(ids) for ids in lines]
         self.rows = [_Row(ids[0] if ids else None) for ids in self.lines]
@@ -112,7 +130,7 @@ class TargetGrammar:
         end = " " if r.field < FIELDS - 1 else "\n"
         if r.ndigits == 0:
             return self._after_minus if r.neg else self._start
-        if r.zero or r.ndigits >= MAX_NUMBER_DIGITS:
+        if r.zero or r.ndigits >= self.digits[r.field]:
             return self._char[end]
         return self._digit_or[end]
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from physics_llm.errors import UserError
 from physics_llm.models.base import Prediction, Predictor, sanitize
-from physics_llm.models.decoding import TargetGrammar, max_target_tokens
+from physics_llm.models.decoding import TargetGrammar, field_digits, max_target_tokens
 from physics_llm.sim.scene import Scene
 from physics_llm.text import DigitTokenizer, TextFormat, build_prompts, parse_outputs
 
@@ -127,7 +127,7 @@ class GPTPredictor(Predictor):
             # Each row fits alone; a chunk's longest prompt with another row's longer target may
             # not, and the few tokens cut there only matter for targets near the longest bound.
             budget = min(max(need[k] for k in chunk), block - longest)
-            grammar = TargetGrammar(self.tok, [lines[k] for k in chunk])
+            grammar = TargetGrammar(self.tok, [lines[k] for k in chunk], field_digits(self.fmt.encoding, self.fmt.order))
             gen = self.model.generate([enc[k] for k in chunk], budget, allowed=grammar,
                                       eos_id=self.tok.eos_id, pad_id=self.tok.pad_id, **gen_kw)
             for k, toks in zip(chunk, gen):
