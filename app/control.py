@@ -35,6 +35,8 @@ class Control:
         self.state = states[start]
         self.state.startup(self.persist)
         self._announced: set[int] = set()
+        self.confirm: str | None = None  # the question of the quit dialog while it is open
+        self.frame_ms: list[float] = []  # work per frame (events, update, draw, flip), without the cap's sleep
         x = 150
         self.tabs = []
         for name, label in TABS:
@@ -55,7 +57,11 @@ class Control:
 
         for event in pygame.event.get():
             if event.type == pygame.QUIT:
-                self.done = True
+                self.request_quit()
+            elif event.type == pygame.VIDEORESIZE:
+                self.resize(event.w, event.h)
+            elif self.confirm is not None:
+                self._confirm_event(event)
             elif self.state.get_event(event):
                 continue
             elif event.type == pygame.MOUSEBUTTONDOWN:
@@ -63,12 +69,85 @@ class Control:
                     if button.handle(event):
                         self.flip_state(name)
             elif event.type == pygame.KEYDOWN:
-                if event.key == pygame.K_q or (event.key == pygame.K_ESCAPE and self.state_name == "compare"):
-                    self.done = True
-                elif event.key == pygame.K_ESCAPE:
-                    self.flip_state("compare")
+                if event.key == pygame.K_q:
+                    self.request_quit()
+                elif event.key == pygame.K_ESCAPE:  # back, never quit
+                    if self.state_name == "compare":
+                        self.state.say("Esc goes back to this screen from the others; q quits")
+                    else:
+                        self.flip_state("compare")
                 elif event.key in self._keys:
                     self.flip_state(self._keys[event.key])
+
+    def quit_reasons(self) -> list[str]:
+        """What quitting now would lose: running jobs, an editor scene not saved."""
+        out = []
+        n = len(self.shared.jobs.running())
+        if n:
+            out.append(f"{n} job{'s' if n != 1 else ''} running (quitting cancels {'them' if n != 1 else 'it'})")
+        editor = self.states.get("editor")
+        if editor is not None and getattr(editor, "dirty", False):
+            out.append("the editor's scene is not saved")
+        return out
+
+    def request_quit(self) -> None:
+        """Quit now, or first ask when something would be lost."""
+        reasons = self.quit_reasons()
+        if not reasons:
+            self.done = True
+        elif self.confirm is None:
+            self.confirm = "Quit? " + "; ".join(reasons) + "."
+
+    def _confirm_rects(self):
+        import pygame
+
+        w, h = self.screen.get_size()
+        box = pygame.Rect(0, 0, min(620, w - 40), 130)
+        box.center = (w // 2, h // 2)
+        yes = pygame.Rect(box.right - 250, box.bottom - 44, 110, 30)
+        no = pygame.Rect(box.right - 128, box.bottom - 44, 110, 30)
+        return box, yes, no
+
+    def _confirm_event(self, event) -> None:
+        import pygame
+
+        _, yes, no = self._confirm_rects()
+        if event.type == pygame.KEYDOWN:
+            if event.key in (pygame.K_y, pygame.K_RETURN, pygame.K_KP_ENTER):
+                self.done = True
+            elif event.key in (pygame.K_n, pygame.K_ESCAPE):
+                self.confirm = None
+        elif event.type == pygame.MOUSEBUTTONDOWN and event.button == 1:
+            if yes.collidepoint(event.pos):
+                self.done = True
+            elif no.collidepoint(event.pos):
+                self.confirm = None
+
+    def _draw_confirm(self) -> None:
+        import pygame
+
+        s, th = self.screen, self.shared.theme
+        shade = pygame.Surface(s.get_size(), pygame.SRCALPHA)
+        shade.fill((0, 0, 0, 150))
+        s.blit(shade, (0, 0))
+        box, yes, no = self._confirm_rects()
+        W.panel(s, box, "Quit the app?", th)
+        W.lines(s, W.wrap(self.confirm, th.font, box.width - 24), box.inflate(-24, -80).move(0, -4), th.font)
+        W.Button(yes, "quit (y)").draw(s, th)
+        W.Button(no, "stay (n)").draw(s, th)
+
+    def resize(self, w: int, h: int) -> None:
+        """A new window size: every screen lays itself out again (never below MIN_SIZE)."""
+        import pygame
+
+        from app.config import MIN_SIZE
+
+        w, h = max(w, MIN_SIZE[0]), max(h, MIN_SIZE[1])
+        if (w, h) != tuple(self.screen.get_size()):
+            self.screen = pygame.display.set_mode((w, h), pygame.RESIZABLE)
+        self.shared.body = body_rect(w, h)
+        for state in self.states.values():
+            state.resize()
 
     def _announce_jobs(self) -> None:
         """Say when a job ends; a finished eval's report is the one the gallery opens next."""
@@ -116,29 +195,37 @@ class Control:
         msg = self.state.message
         W.text(s, msg, (14, top + 5), th.font, W.BAD if self.state.message_is_error else W.TEXT, w - 28)
         W.text(s, self.state.hints, (14, top + 26), th.small, W.DIM, w - 28)
+        if self.confirm is not None:
+            self._draw_confirm()
 
     def close(self) -> None:
         """Stop every state's background work (the model worker); running jobs are the caller's."""
         for state in self.states.values():
             state.close()
 
-    def run(self, frames: int | None = None) -> tuple[int, float]:
-        """Run until quit, or for `frames` frames. Returns (frames run, seconds)."""
+    def run(self, frames: int | None = None, seconds: float | None = None) -> tuple[int, float]:
+        """Run until quit, or for `frames` frames, or `seconds` seconds. Returns (frames run, seconds)."""
         import pygame
 
         n, dt, t0 = 0, 0.0, time.perf_counter()
         while not self.done and (frames is None or n < frames):
+            if seconds is not None and time.perf_counter() - t0 >= seconds:
+                break
+            a = time.perf_counter()
             self.event_loop()
             self.update(dt)
             self.draw()
             pygame.display.flip()
+            self.frame_ms.append(1e3 * (time.perf_counter() - a))
             dt = self.clock.tick(self.fps) / 1000.0
             n += 1
         return n, time.perf_counter() - t0
 
 
-def build_app(cfg, screen, scene, start: str = "compare", sync: bool = False, cwd: str | None = None) -> Control:
-    """The Control with its four screens. sync: the compare screen waits for the model every frame."""
+def build_app(cfg, screen, scene, start: str = "compare", sync: bool = False, cwd: str | None = None,
+              models: list[str] | None = None) -> Control:
+    """The Control with its four screens. sync: the compare screen waits for the models every frame.
+    models: the compare screen's predictor specs (default: the config's model)."""
     from app.jobs import JobRunner
     from app.states.compare import CompareState
     from app.states.editor import EditorState
@@ -147,6 +234,6 @@ def build_app(cfg, screen, scene, start: str = "compare", sync: bool = False, cw
 
     w, h = screen.get_size()
     shared = Shared(cfg=cfg, theme=W.Theme(), jobs=JobRunner(cwd=cwd, tail=cfg.tail_lines), body=body_rect(w, h))
-    states = {"compare": CompareState(shared, scene, cfg.model, sync=sync), "editor": EditorState(shared),
+    states = {"compare": CompareState(shared, scene, models or [cfg.model], sync=sync), "editor": EditorState(shared),
               "jobs": JobsState(shared), "gallery": GalleryState(shared)}
     return Control(screen, shared, states, start, cfg.fps)

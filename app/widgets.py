@@ -263,9 +263,22 @@ class ListPicker:
             pygame.draw.rect(surface, PANEL_EDGE, (self.rect.right - 6, y, 3, bar_h), border_radius=2)
 
 
+def range_labels(lo: float, hi: float, fmt: str = "{:.3g}") -> tuple[str, str]:
+    """Labels of a y range: `fmt`, with more significant digits until top and bottom differ."""
+    labels = fmt.format(hi), fmt.format(lo)
+    digits = 3
+    while labels[0] == labels[1] and digits < 12:
+        digits += 1
+        labels = f"{hi:.{digits}g}", f"{lo:.{digits}g}"
+    return labels
+
+
 def plot(surface, rect, title: str, series: list[tuple[np.ndarray, tuple]], theme: Theme,
-         fmt: str = "{:.3g}") -> None:
-    """Line plot of series [(values (T,), colour)] sharing one y range (written left of it); NaNs leave gaps."""
+         fmt: str = "{:.3g}", marker: int | None = None, length: int | None = None) -> None:
+    """Line plot of series [(values (T,), colour)] sharing one y range (written left of it); NaNs leave gaps.
+
+    length: the x axis spans frames 0..length-1 (default the longest series); marker: a vertical line there.
+    """
     import pygame
 
     pygame.draw.rect(surface, PANEL, rect, border_radius=5)
@@ -278,13 +291,18 @@ def plot(surface, rect, title: str, series: list[tuple[np.ndarray, tuple]], them
     lo, hi = float(finite.min()), float(finite.max())
     if hi - lo < 1e-9 * max(1.0, abs(hi)):
         lo, hi = lo - 1.0, hi + 1.0
-    labels = fmt.format(hi), fmt.format(lo)
+    labels = range_labels(lo, hi, fmt)
     gutter = max(theme.small.size(s)[0] for s in labels) + 8  # the y range left of the plot, never under a line
     area = pygame.Rect(rect.x + 8 + gutter, rect.y + 26, rect.width - 16 - gutter, rect.height - 32)
+    if area.width < 4 or area.height < 4:
+        return
     pygame.draw.rect(surface, BG, area)
     text(surface, labels[0], (rect.x + 8, area.y - 2), theme.small, DIM)
     text(surface, labels[1], (rect.x + 8, area.bottom - theme.small.get_height() + 2), theme.small, DIM)
-    n = max(len(v) for v in vals)
+    n = length if length is not None else max(len(v) for v in vals)
+    if marker is not None and 0 <= marker < n:
+        mx = area.x + (area.width - 1) * marker / max(n - 1, 1)
+        pygame.draw.line(surface, PANEL_EDGE, (mx, area.y), (mx, area.bottom - 1), 1)
     for v, (_, color) in zip(vals, series):
         if len(v) == 0:
             continue

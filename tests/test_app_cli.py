@@ -1,5 +1,7 @@
-"""`physics-llm app` as a real subprocess: headless frames and a screenshot; its config file and errors."""
+"""`physics-llm app` as a real subprocess: headless frames and a screenshot, the live mode's stats;
+its config file and errors."""
 
+import json
 import os
 import subprocess
 import sys
@@ -45,6 +47,40 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     assert r.returncode == 2 and "--frames" in r.stderr
     r = app_cli("--scene", tmp_path / "missing.json", "--frames", "1")
     assert r.returncode == 2 and "no such scene file" in r.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"objects": [{"shape": "circle", "radius": -1}]}')
+    r = app_cli("--scene", bad, "--frames", "1")
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and "\n" not in r.stderr.strip()
+
+
+def one_error_line(r):
+    return r.returncode == 2 and r.stderr.startswith("error: ") and "\n" not in r.stderr.strip()
+
+
+def test_a_headless_run_with_a_bad_model_exits_2_with_one_line(tmp_path):
+    r = app_cli("--model", "gpt:/nonexistent", "--frames", "10")
+    assert one_error_line(r) and "/nonexistent" in r.stderr and "no checkpoint" in r.stderr, r.stderr
+    r = app_cli("--model", "baseline:constvel", "--model", "baseline:nope", "--live-seconds", "1")
+    assert one_error_line(r) and "unknown baseline 'nope'" in r.stderr, r.stderr
+    r = app_cli("--model", "nosuchkind", "--frames", "1")
+    assert one_error_line(r) and "unknown model spec" in r.stderr
+    r = app_cli("--model", "oracle", "--model", "oracle", "--frames", "1")
+    assert one_error_line(r) and "each model once" in r.stderr
+
+
+def test_live_seconds_writes_stats_and_every_model_is_in_step(tmp_path):
+    out = tmp_path / "live.json"
+    r = app_cli("--live-seconds", "2", "--stats", out, "--model", "baseline:constvel", "--model", "oracle",
+                "--set", "max_frames=2000")
+    assert r.returncode == 0, r.stderr
+    st = json.loads(out.read_text())
+    for k in ("truth_frame", "model_frames", "ui_frame_ms_median", "ui_frame_ms_p95", "model_ms_per_frame"):
+        assert k in st
+    assert st["model_frames"] == {"baseline:constvel": st["truth_frame"], "oracle": st["truth_frame"]}
+    assert st["in_step"] and 60 <= st["truth_frame"] <= 150  # the normal 60 frames/s pacing for 2 s
+    assert 0 < st["ui_frame_ms_median"] <= st["ui_frame_ms_p95"]
+    assert set(st["model_ms_per_frame"]) == {"baseline:constvel", "oracle"}
+    assert all(v > 0 for v in st["model_ms_per_frame"].values())
 
 
 def test_the_config_file_holds_the_defaults():

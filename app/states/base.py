@@ -67,5 +67,10 @@ class State:
     def draw(self, surface) -> None:
         """Draw the body."""
 
+    def resize(self) -> None:
+        """The window changed size (self.body is the new rect): lay the screen out again."""
+        if hasattr(self, "_layout"):
+            self._layout()
+
     def close(self) -> None:
         """The app is ending: stop background work (called once, whichever state is current)."""

@@ -51,6 +51,7 @@ class EditorState(State):
         self.drag: tuple | None = None  # ("create", world xy of the press) or ("velocity", object index)
         self.mouse = (0.0, 0.0)  # world xy under the mouse
         self._canvas_cache = None
+        self._saved = self._snapshot()
         self._layout()
 
     # ------------------------------------------------------------ the scene
@@ -58,6 +59,15 @@ class EditorState(State):
     def scene(self) -> Scene:
         """The drawn scene, validated (SceneError if it has no objects)."""
         return Scene.from_dict(replace(self.base, objects=list(self.objects)).to_dict())
+
+    def _snapshot(self) -> str:
+        """The scene being drawn as JSON text (what `dirty` compares with the last save)."""
+        return replace(self.base, objects=list(self.objects)).to_json()
+
+    @property
+    def dirty(self) -> bool:
+        """Objects drawn since the last save (s) or append (a): quitting asks first."""
+        return bool(self.objects) and self._snapshot() != self._saved
 
     def candidate(self, a: tuple[float, float], b: tuple[float, float]) -> SceneObject:
         """The object a drag from world point a to b makes (a click: a == b, default size)."""
@@ -142,11 +152,13 @@ class EditorState(State):
         scene = self._valid_scene()
         if scene is not None:
             self.say(f"saved {save_numbered(scene, self.cfg.scenes_dir)}")
+            self._saved = self._snapshot()
 
     def append(self) -> None:
         scene = self._valid_scene()
         if scene is not None:
             path, n = append_jsonl(scene, self.cfg.scenes_dir)
+            self._saved = self._snapshot()
             self.say(f"appended to {path} ({n} scenes; `physics-llm eval --scenes {path}`)")
 
     def run(self) -> None:
@@ -164,6 +176,7 @@ class EditorState(State):
         self.base = replace(scene, objects=[], seed=None, tags={"source": "editor"})
         self.objects = [replace(o) for o in scene.objects]
         self.selected = None
+        self._saved = self._snapshot()
         self._layout()
         self._changed()
         self.say(f"loaded the compare screen's scene: {len(self.objects)} objects")
