@@ -11,3 +11,7 @@ class SceneError(UserError):
 
 class ConfigError(UserError):
     """A config file or --set override that is wrong."""
+
+
+class SimulationError(UserError):
+    """A scene whose simulation turned non-finite (inf/NaN): its values are too extreme for Pymunk."""

@@ -17,6 +17,11 @@ GIF over a shard would destroy the dataset. The check comes before anything is w
     with atomic_open(path, "w", newline="") as f: ...   # streamed writers (JSONL, CSV)
     with atomic_path(path, suffix=".png") as tmp: ...   # writers that need a file name (PIL, pygame)
     with atomic_dir(path) as tmp: ...                   # a directory that appears whole (reports)
+
+Reading a file a user named (a scene, a config): read_text(path, "scene file", max_bytes) refuses a
+missing path, a directory, a device or pipe, an unreadable, oversized or binary (not UTF-8) file
+with one UserError line, before parsing; check_out_file(path, "--out") refuses an output path
+that cannot be written (a directory, a parent that is a file, no permission) before any work.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -217,3 +223,64 @@ def atomic_dir(path: str | Path, *, into_dataset: bool = False) -> Iterator[Path
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _user_error(message: str, error: type | None = None) -> Exception:
+    from physics_llm.errors import UserError
+
+    return (error or UserError)(message)
+
+
+def check_input_file(path: str | Path, what: str = "file", max_bytes: int | None = None,
+                     error: type | None = None) -> os.stat_result:
+    """UserError (or `error`) unless `path` is an existing regular file of at most max_bytes bytes."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise _user_error(f"{p}: no such {what}", error) from None
+    except OSError as e:
+        raise _user_error(f"{p}: cannot read the {what} ({e.strerror})", error) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise _user_error(f"{p}: is a directory; give a {what}", error)
+    if not stat.S_ISREG(st.st_mode):
+        raise _user_error(f"{p}: not a regular file; give a {what}", error)
+    if max_bytes is not None and st.st_size > max_bytes:
+        raise _user_error(f"{p}: {st.st_size} bytes; a {what} may hold at most {max_bytes} bytes", error)
+    return st
+
+
+def read_text(path: str | Path, what: str = "file", max_bytes: int = 16 << 20, error: type | None = None) -> str:
+    """The UTF-8 text of a regular file of at most `max_bytes`; otherwise one UserError (or `error`) line."""
+    p = Path(path)
+    check_input_file(p, what, max_bytes, error)
+    try:
+        with open(p, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as e:
+        raise _user_error(f"{p}: cannot read the {what} ({e.strerror})", error) from None
+    if len(data) > max_bytes:
+        raise _user_error(f"{p}: more than {max_bytes} bytes; a {what} may hold at most that", error)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _user_error(f"{p}: not a text file (byte {e.start} is not UTF-8); give a {what}", error) from None
+
+
+def check_out_file(path: str | Path, what: str = "--out") -> None:
+    """UserError unless a file can be written at `path`: not a directory, its parent a writable directory
+    (or creatable), and not inside a dataset. Call it before the work whose result goes there."""
+    p = Path(path)
+    if str(path) == "" or p.name in ("", ".", ".."):
+        raise _user_error(f"{what} {str(path)!r}: give a file name")
+    if p.is_dir():
+        raise _user_error(f"{what} {p}: is a directory; give a file name")
+    refuse_dataset_target(p, what)
+    parent = p.absolute().parent
+    existing = next((a for a in (parent, *parent.parents) if a.exists()), None)
+    if existing is None or not existing.is_dir():
+        raise _user_error(f"{what} {p}: {existing} is not a directory; give a path inside a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise _user_error(f"{what} {p}: cannot write into {existing} (permission denied); choose another path")
+    if len(p.name.encode()) > 200:
+        raise _user_error(f"{what} {p.name[:40]}...: file name too long (at most 200 bytes)")

@@ -95,11 +95,14 @@ def encode(traj: np.ndarray, contacts: np.ndarray, units, dt: float, level: int 
 def decode(blob: bytes, n: int, frames: int, units, dt: float,
            dctx: zstandard.ZstdDecompressor | None = None) -> Trajectory:
     """Inverse of `encode` for a scene of n objects and `frames` frames."""
-    raw = (dctx or zstandard.ZstdDecompressor()).decompress(blob)
     size = 6 * n * frames * _WIDTH
-    if len(raw) != size + (n * (frames - 1) + 7) // 8:
-        raise ValueError(f"blob holds {len(raw)} bytes, expected {size + (n * (frames - 1) + 7) // 8} "
-                         f"for {n} objects x {frames} frames")
+    expected = size + (n * (frames - 1) + 7) // 8
+    claimed = zstandard.frame_content_size(blob) if len(blob) >= 4 else -1
+    if claimed not in (-1, expected):  # checked before decompressing: a damaged size allocates nothing
+        raise ValueError(f"blob holds {claimed} bytes, expected {expected} for {n} objects x {frames} frames")
+    raw = (dctx or zstandard.ZstdDecompressor()).decompress(blob, max_output_size=expected)
+    if len(raw) != expected:
+        raise ValueError(f"blob holds {len(raw)} bytes, expected {expected} for {n} objects x {frames} frames")
     planes = np.frombuffer(raw, dtype=np.uint8, count=size).reshape(_WIDTH, -1).T.copy()
     z = planes.view(f"<u{_WIDTH}").reshape(6, n, frames)
     q = unresiduals(_unzigzag(z), units, dt)

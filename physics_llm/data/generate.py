@@ -36,12 +36,12 @@ def make_shard(cfg: DataConfig, task: ShardTask, root: Path,
         tr = simulate(scene)
         try:
             blob = codec.encode(tr.traj, tr.contacts, cfg.units, scene.dt, cfg.zstd_level)
-        except ValueError as e:
-            raise RuntimeError(f"scene {i} (seed {scene.seed}): {e}") from None
+        except ValueError as e:  # a value beyond the quantised range (UserError: it names the config's units)
+            raise UserError(f"scene {i} (seed {scene.seed}): {e}") from None
         records.append((i, scene.seed, scene.n, scene.frames, scene.dt, scene.to_json().encode(), blob))
         if on_scene is not None:
             on_scene()
-    data = build_shard(records, cfg.units, cfg.zstd_level)
+    data = build_shard(records, cfg.units, cfg.zstd_level, task.path)
     write_atomic(root / task.path, data)
     return task.gid, hashlib.sha256(data).hexdigest(), len(data)
 

@@ -15,6 +15,8 @@ import physics_llm
 from physics_llm.config import to_dict
 from physics_llm.data.config import SPLITS, DataConfig
 from physics_llm.data.plan import ShardTask, split_counts
+from physics_llm.data.shard import FORMAT as SHARD_FORMAT
+from physics_llm.data.shard import FORMAT_V1 as SHARD_FORMAT_V1
 from physics_llm.data.shard import write_atomic
 from physics_llm.errors import UserError
 from physics_llm.sim.scene import Scene
@@ -33,6 +35,7 @@ def new_metadata(cfg: DataConfig, tasks: list[ShardTask], sample: Scene) -> dict
     return {
         "format": FORMAT,
         "code_version": physics_llm.__version__,
+        "shard_format": SHARD_FORMAT,
         "config": _jsonable(to_dict(cfg)),
         "complete": False,
         "scenes": cfg.scenes,
@@ -133,6 +136,11 @@ def check_same_config(meta: dict, cfg: DataConfig, where: str | Path) -> None:
     if meta.get("code_version") != physics_llm.__version__:
         raise UserError(f"{where} was made by physics-llm {meta.get('code_version')} (this is "
                         f"{physics_llm.__version__}); write to a new directory")
+    theirs_format = meta.get("shard_format", SHARD_FORMAT_V1)  # datasets made before shard CRCs: format 1
+    if theirs_format != SHARD_FORMAT and not meta.get("complete"):
+        raise UserError(f"{where} holds shards of format {theirs_format!r} (this physics-llm writes "
+                        f"{SHARD_FORMAT!r}, with per-scene CRCs); it stays readable, but new shards cannot be "
+                        "added to it: write to a new directory")
     mine = _jsonable(to_dict(cfg))
     theirs = meta.get("config", {})
     for k in sorted(set(mine) | set(theirs)):

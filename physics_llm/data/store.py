@@ -10,6 +10,11 @@ when split is None), in the order of the dataset's scene indices. Shard headers
 are read once, on first use; each item reads and decompresses only its own
 blobs. Files are read with os.pread, so a Dataset shared by forked DataLoader
 workers is safe; pickling drops the open files.
+
+Nothing damaged is decoded silently: each blob's CRC-32 is checked before it is decoded,
+a shard's header must name the shard's own path and hold the scenes metadata.json says,
+and a format-1 shard (no CRCs) must match its metadata sha256 when first opened. Anything
+else raises a UserError naming the shard and pointing to `physics-llm data verify`.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import zstandard
 from physics_llm.data import codec
 from physics_llm.data.config import SPLITS
 from physics_llm.data.metadata import load_metadata
-from physics_llm.data.shard import Header, Row, read_blob, read_header
+from physics_llm.data.shard import Header, Row, ShardError, read_blob, read_header, scene_json, sha256_file
 from physics_llm.errors import UserError
 from physics_llm.sim.scene import Scene
 from physics_llm.sim.simulate import Trajectory
@@ -82,6 +87,10 @@ class Dataset:
     def _where(self, k: int) -> str:
         return str(self.root / self._shards[k]["path"])
 
+    def _damaged(self, k: int, problem: str) -> UserError:
+        return UserError(f"{problem}; the dataset is damaged: run `physics-llm data verify {self.root}`, then "
+                         f"remake its bad shards with `physics-llm data generate` (same config and --out)")
+
     def _locate(self, i: int) -> tuple[int, Row, int, Header]:
         n = len(self)
         if not -n <= i < n:
@@ -91,8 +100,26 @@ class Dataset:
         fd = self._fd(k)
         header = self._headers.get(k)
         if header is None:
-            header = self._headers[k] = read_header(fd, self._where(k))
+            header = self._headers[k] = self._read_header(fd, k)
         return k, header.rows[i - self._starts[k]], fd, header
+
+    def _read_header(self, fd: int, k: int) -> Header:
+        entry, where = self._shards[k], self._where(k)
+        try:
+            size = os.fstat(fd).st_size
+            if entry.get("bytes") is not None and size != entry["bytes"]:
+                raise ShardError(f"{where}: {'truncated' if size < entry['bytes'] else 'grown'} ({size} bytes, "
+                                 f"metadata.json says {entry['bytes']})")
+            header = read_header(fd, where)
+            if header.version == 1 and sha256_file(Path(where)) != entry["sha256"]:  # no CRCs: the whole file
+                raise ShardError(f"{where}: altered (sha256 differs from metadata.json)")
+            if header.version >= 2 and header.path != entry["path"]:
+                raise ShardError(f"{where}: holds the shard {header.path!r}, not {entry['path']!r} (swapped)")
+            if len(header.rows) != entry["scenes"]:
+                raise ShardError(f"{where}: holds {len(header.rows)} scenes, metadata.json says {entry['scenes']}")
+        except (ShardError, OSError) as e:
+            raise self._damaged(k, str(e)) from None
+        return header
 
     def _fd(self, k: int) -> int:
         if self._pid != os.getpid():  # forked: the descriptors are shared but pread needs no position
@@ -105,16 +132,35 @@ class Dataset:
             except FileNotFoundError:
                 raise UserError(f"{self._where(k)}: shard missing (run `physics-llm data verify "
                                 f"{self.root}`)") from None
+            except OSError as e:  # a directory, no permission, ...
+                raise UserError(f"{self._where(k)}: cannot read the shard ({e.strerror}); run `physics-llm "
+                                f"data verify {self.root}`") from None
         return fd
 
     def _scene(self, fd: int, header: Header, row: Row, k: int) -> Scene:
-        raw = self._dctx.decompress(read_blob(fd, header, row.scene_offset, row.scene_length, self._where(k)))
-        # Stored scenes were validated when generated; the overlap check needs Pymunk and is slow.
-        return Scene.from_dict(json.loads(raw), check_geometry=False)
+        where = self._where(k)
+        try:
+            blob = read_blob(fd, header, row.scene_offset, row.scene_length, where, row.scene_crc32)
+            d = json.loads(scene_json(blob, self._dctx, where))
+            # Stored scenes were validated when generated; the overlap check needs Pymunk and is slow.
+            scene = Scene.from_dict(d, check_geometry=False)
+        except ShardError as e:
+            raise self._damaged(k, f"{e} (scene {row.index})") from None
+        except (ValueError, RecursionError, zstandard.ZstdError, UserError) as e:  # SceneError is a UserError
+            raise self._damaged(k, f"{where}: scene {row.index} cannot be read ({str(e)[:200]})") from None
+        if scene.n != row.n:
+            raise self._damaged(k, f"{where}: scene {row.index} has {scene.n} objects, its header row {row.n}")
+        return scene
 
     def _traj(self, fd: int, header: Header, row: Row, k: int) -> Trajectory:
-        blob = read_blob(fd, header, row.traj_offset, row.traj_length, self._where(k))
-        return codec.decode(blob, row.n, row.frames, header.units, row.dt, self._dctx)
+        where = self._where(k)
+        try:
+            blob = read_blob(fd, header, row.traj_offset, row.traj_length, where, row.traj_crc32)
+            return codec.decode(blob, row.n, row.frames, header.units, row.dt, self._dctx)
+        except ShardError as e:
+            raise self._damaged(k, f"{e} (scene {row.index}'s trajectory)") from None
+        except (ValueError, zstandard.ZstdError) as e:
+            raise self._damaged(k, f"{where}: scene {row.index}'s trajectory cannot be read ({str(e)[:200]})") from None
 
     def close(self) -> None:
         for fd in self._fds.values():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import zstandard
 
 from physics_llm.data import codec
 from physics_llm.data.metadata import load_metadata, meta_path
-from physics_llm.data.shard import read_blob, read_header, sha256_file
+from physics_llm.data.shard import read_blob, read_header, scene_json, sha256_file
 
 
 def check_shard(root: Path, entry: dict, decode: bool = True) -> str | None:
@@ -29,19 +30,25 @@ def check_shard(root: Path, entry: dict, decode: bool = True) -> str | None:
         return f"{entry['path']}: altered (sha256 differs from metadata)"
     if not decode:
         return None
-    fd = os.open(p, os.O_RDONLY)
+    try:
+        fd = os.open(p, os.O_RDONLY)
+    except OSError as e:
+        return f"{entry['path']}: cannot be read ({e.strerror})"
     try:
         header = read_header(fd, entry["path"])
+        if header.version >= 2 and header.path != entry["path"]:
+            return f"{entry['path']}: holds the shard {header.path!r} (swapped)"
         if len(header.rows) != entry["scenes"]:
             return f"{entry['path']}: holds {len(header.rows)} scenes, metadata says {entry['scenes']}"
         dctx = zstandard.ZstdDecompressor()
         for r in header.rows:
-            dctx.decompress(read_blob(fd, header, r.scene_offset, r.scene_length, entry["path"]))
-            tr = codec.decode(read_blob(fd, header, r.traj_offset, r.traj_length, entry["path"]),
+            json.loads(scene_json(read_blob(fd, header, r.scene_offset, r.scene_length, entry["path"],
+                                            r.scene_crc32), dctx, entry["path"]))
+            tr = codec.decode(read_blob(fd, header, r.traj_offset, r.traj_length, entry["path"], r.traj_crc32),
                               r.n, r.frames, header.units, r.dt, dctx)
             if not np.isfinite(tr.traj).all():
                 return f"{entry['path']}: scene {r.index} decodes to non-finite values"
-    except (ValueError, zstandard.ZstdError) as e:
+    except (ValueError, RecursionError, zstandard.ZstdError) as e:  # ShardError is a ValueError
         return f"{entry['path']}: cannot decode ({e})"
     finally:
         os.close(fd)

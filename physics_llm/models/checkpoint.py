@@ -6,7 +6,12 @@ A checkpoint is a directory:
     gpt_config.json   GPTConfig, so the model is rebuilt from the checkpoint alone
     text_format.json  TextFormat the model was trained on (view, encoding, context, ...)
     tokenizer.json    the tokenizer's vocabulary (text/tokenizer.py)
-    meta.json         {"step": ..., "meta": {...}}: free-form facts (config, losses, data)
+    meta.json         {"step": ..., "meta": {...}, "tokenizer_sha256": ...}: free-form facts (config,
+                      losses, data) and the sha256 of the tokenizer's vocabulary the model was
+                      trained with; load_checkpoint refuses a tokenizer.json that does not match it
+                      (a permuted vocabulary would decode every prediction to other digits). A
+                      checkpoint saved before the record must hold the one tokenizer physics-llm
+                      has ever written (DigitTokenizer()).
     train_state.pt    optional: optimizer state etc. for `--resume`: tensors, numbers, strings,
                       lists and dicts only, read with torch.load(weights_only=True), so a planted
                       file can never run code (save_train_state / load_train_state, also for LoRA)
@@ -20,6 +25,7 @@ load_checkpoint falls back to and the next save removes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -102,7 +108,7 @@ def save_checkpoint(path, model, gpt_cfg, fmt, tokenizer, *, step: int, train_st
     _write_json(tmp / "gpt_config.json", asdict(gpt_cfg))
     _write_json(tmp / "text_format.json", fmt.to_dict())
     tokenizer.save(tmp / "tokenizer.json")
-    _write_json(tmp / "meta.json", {"step": int(step), "meta": meta or {}})
+    _write_json(tmp / "meta.json", {"step": int(step), "meta": meta or {}, "tokenizer_sha256": vocab_sha256(tokenizer)})
     if train_state is not None:
         save_train_state(tmp / "train_state.pt", train_state)
     old = path.with_name(f"{path.name}.old-{os.getpid()}")
@@ -111,6 +117,27 @@ def save_checkpoint(path, model, gpt_cfg, fmt, tokenizer, *, step: int, train_st
     tmp.rename(path)
     shutil.rmtree(old, ignore_errors=True)
     _remove_stale(path, "old")  # left by a save killed between its renames; PATH is newer now
+
+
+def vocab_sha256(tokenizer: DigitTokenizer) -> str:
+    """sha256 of the tokenizer's vocabulary in id order (what a model's token ids mean)."""
+    return hashlib.sha256(json.dumps(["digit", tokenizer.vocab], ensure_ascii=True).encode()).hexdigest()
+
+
+def check_tokenizer(d: Path, given: Path, tokenizer: DigitTokenizer, meta: dict) -> None:
+    """UserError unless tokenizer.json is the tokenizer the checkpoint's model was trained with."""
+    recorded = meta.get("tokenizer_sha256")
+    fix = (f"restore the checkpoint's own tokenizer.json (or retrain: {TRAIN_HINT}); a different vocabulary "
+           "would read every prediction as other characters")
+    if recorded is None:  # saved before the record: the only tokenizer physics-llm has written
+        if tokenizer.vocab != DigitTokenizer().vocab:
+            raise UserError(f"checkpoint {given}: {d / 'tokenizer.json'} is not the digit tokenizer this model "
+                            f"was trained with (its vocabulary differs, and meta.json records no tokenizer); {fix}")
+        return
+    if recorded != vocab_sha256(tokenizer):
+        raise UserError(f"checkpoint {given}: {d / 'tokenizer.json'} does not match the tokenizer the model was "
+                        f"trained with (vocabulary sha256 {vocab_sha256(tokenizer)[:12]}..., meta.json records "
+                        f"{str(recorded)[:12]}...); {fix}")
 
 
 def save_train_state(path: Path, state: dict) -> None:
@@ -180,18 +207,57 @@ def _resolve(path: Path) -> Path:
     raise UserError(f"no checkpoint at {path} ({TRAIN_HINT})")
 
 
+def _count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
 def _read_json(d: Path, name: str):
+    from physics_llm.io import read_text
+
+    text = read_text(d / name, f"checkpoint file ({name})", 16 << 20)
     try:
-        return json.loads((d / name).read_text())
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise UserError(f"{d / name}: not valid JSON ({e}); the checkpoint is damaged, {TRAIN_HINT}") from None
+    except (ValueError, RecursionError) as e:
+        raise UserError(f"{d / name}: not valid JSON ({str(e)[:100] or 'nested too deeply'}); the checkpoint is "
+                        f"damaged, {TRAIN_HINT}") from None
+
+
+MAX_GPT = {"vocab_size": 1 << 16, "block_size": 1 << 16, "n_layer": 256, "n_head": 256, "n_embd": 1 << 14}
+
+
+def _gpt_config(d: Path, cfg_d):
+    """GPTConfig from gpt_config.json, every field checked (a string or a zero would fail deep in torch)."""
+    from physics_llm.models.gpt import GPTConfig
+
+    where = d / "gpt_config.json"
+    known = {f.name: f for f in fields(GPTConfig)}
+    if not isinstance(cfg_d, dict) or set(cfg_d) - set(known):
+        raise UserError(f"{where}: expected the keys {', '.join(sorted(known))}, got "
+                        f"{sorted(cfg_d) if isinstance(cfg_d, dict) else type(cfg_d).__name__}; {TRAIN_HINT}")
+    for k, v in cfg_d.items():
+        if k == "dropout":
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1
+            want = "a number in [0, 1)"
+        else:
+            ok = _count(v) and 1 <= v <= MAX_GPT.get(k, 1 << 16)
+            want = f"a whole number 1..{MAX_GPT.get(k, 1 << 16)}"
+        if not ok:
+            raise UserError(f"{where}: {k} must be {want}, got {str(v)[:40]!r}; the checkpoint is damaged, "
+                            f"{TRAIN_HINT}")
+    cfg = GPTConfig(**cfg_d)
+    if cfg.n_embd % cfg.n_head:
+        raise UserError(f"{where}: n_head {cfg.n_head} does not divide n_embd {cfg.n_embd}; the checkpoint is "
+                        f"damaged, {TRAIN_HINT}")
+    return cfg
 
 
 def load_checkpoint(path, *, with_train_state: bool = False) -> Checkpoint:
     """Rebuild the model, text format and tokenizer from a checkpoint directory (on the CPU)."""
     import torch
 
-    from physics_llm.models.gpt import GPT, GPTConfig
+    from physics_llm.models.gpt import GPT
 
     given = Path(path)
     d = _resolve(given)
@@ -201,11 +267,7 @@ def load_checkpoint(path, *, with_train_state: bool = False) -> Checkpoint:
     if missing:
         raise UserError(f"checkpoint {given} is missing {', '.join(missing)} (incomplete or not a checkpoint; "
                         f"{TRAIN_HINT})")
-    cfg_d = _read_json(d, "gpt_config.json")
-    known = {f.name for f in fields(GPTConfig)}
-    if not isinstance(cfg_d, dict) or set(cfg_d) - known:
-        raise UserError(f"{d / 'gpt_config.json'}: expected the keys {', '.join(sorted(known))}, got {cfg_d!r}")
-    cfg = GPTConfig(**cfg_d)
+    cfg = _gpt_config(d, _read_json(d, "gpt_config.json"))
     try:
         fmt = TextFormat.from_dict(_read_json(d, "text_format.json"))
     except (UserError, TypeError) as e:  # an unknown version or field, a bad value
@@ -215,8 +277,10 @@ def load_checkpoint(path, *, with_train_state: bool = False) -> Checkpoint:
         raise UserError(f"checkpoint {given}: tokenizer has {tokenizer.vocab_size} symbols but the model only "
                         f"vocab_size {cfg.vocab_size}; the files do not belong together ({TRAIN_HINT})")
     meta = _read_json(d, "meta.json")
-    if not isinstance(meta, dict):
-        raise UserError(f"{d / 'meta.json'}: expected an object with 'step' and 'meta', got {meta!r}")
+    if not isinstance(meta, dict) or not isinstance(meta.get("meta", {}), dict) or not _count(meta.get("step", 0)):
+        raise UserError(f"{d / 'meta.json'}: expected an object with 'step' (a count) and 'meta' (an object); "
+                        f"the checkpoint is damaged, {TRAIN_HINT}")
+    check_tokenizer(d, given, tokenizer, meta)
     model = GPT(cfg)
     try:
         state = torch.load(d / "model.pt", map_location="cpu", weights_only=True)

@@ -13,7 +13,8 @@ import numpy as np
 import pymunk
 import pymunk.batch as pb
 
-from physics_llm.sim.scene import Scene, SceneObject
+from physics_llm.errors import SimulationError
+from physics_llm.sim.scene import Scene, SceneObject, check_work
 from physics_llm.sim.state import wrap_angle
 
 WALL_THICKNESS = 100.0  # px; segment radius, placed so its inner face is the world edge
@@ -164,5 +165,23 @@ def add_walls(space: pymunk.Space, scene: Scene) -> None:
 
 
 def simulate(scene: Scene, frames: int | None = None) -> Trajectory:
-    """Run the scene for `frames` frames (default scene.frames). Same scene, same bytes."""
-    return World(scene).run(scene.frames if frames is None else int(frames))
+    """Run the scene for `frames` frames (default scene.frames). Same scene, same bytes.
+
+    The frame count is checked against scene.py's limits before any stepping (SceneError), and a
+    trajectory that turns non-finite raises SimulationError naming the object and the frame."""
+    n_frames = scene.frames if frames is None else int(frames)
+    check_work(scene.n, n_frames, scene.substeps, "frames")
+    tr = World(scene).run(n_frames)
+    check_finite(scene, tr.traj)
+    return tr
+
+
+def check_finite(scene: Scene, traj: np.ndarray) -> None:
+    """SimulationError if any value of a (T, N, 6) trajectory is inf or NaN (the solver blew up)."""
+    ok = np.isfinite(traj).all(axis=-1)
+    if not ok.all():
+        t, i = (int(v[0]) for v in np.nonzero(~ok))
+        seed = f" (seed {scene.seed})" if scene.seed is not None else ""
+        raise SimulationError(f"the simulation of the scene{seed} blew up: objects[{i}] is not finite at frame {t}; "
+                              "its speeds, densities, sizes or gravity are too extreme for Pymunk (bring them "
+                              "closer to the generators' ranges)")
