@@ -427,43 +427,19 @@ def check_scene_geometry(scene: Scene) -> None:
 
 
 def overlapping_pairs(scene: Scene, tolerance: float = OVERLAP_TOLERANCE) -> list[tuple[int, int, float]]:
-    """(i, j, depth) for every pair of objects that penetrate by more than `tolerance` px."""
-    import pymunk
+    """(i, j, depth) for every pair i < j of objects that penetrate by more than `tolerance` px.
 
-    pos = np.array([o.position for o in scene.objects], dtype=np.float64)
-    rad = np.array([o.bound_radius for o in scene.objects])
-    d = np.sqrt(((pos[:, None, :] - pos[None, :, :]) ** 2).sum(-1))
-    cand = np.argwhere(np.triu(d < rad[:, None] + rad[None, :] - tolerance, k=1))
-    if len(cand) == 0:
-        return []
-    from physics_llm.sim.simulate import make_shape
+    Depths are physics_llm/sim/geometry.py's exact minimum translation distances (circle-circle,
+    box-circle, box-box by separating axes), computed in float64 from the scene's own values: they do
+    not depend on the objects' order, and a shape inside another (a box inside a circle, two boxes at
+    the same place) has a depth > 0 like any other overlap."""
+    from physics_llm.sim import geometry
 
-    shapes: dict[int, Any] = {}
-
-    def shape(k: int):
-        if k not in shapes:
-            o = scene.objects[k]
-            body = pymunk.Body(1.0, 1.0)
-            body.position = o.position
-            body.angle = o.angle
-            shapes[k] = make_shape(body, o)
-            shapes[k].cache_bb()
-        return shapes[k]
-
-    out = []
-    for i, j in cand:
-        if scene.objects[i].shape == "circle" and scene.objects[j].shape == "circle":
-            depth = scene.objects[i].radius + scene.objects[j].radius - d[i, j]
-        else:
-            try:
-                cs = shape(i).shapes_collide(shape(j))
-            except AssertionError:
-                # Pymunk 7 asserts on a contact set of 0 points, which means "not touching".
-                continue
-            depth = max((-p.distance for p in cs.points), default=0.0)
-        if depth > tolerance:
-            out.append((int(i), int(j), float(depth)))
-    return out
+    s = np.array([[[*o.position, *o.velocity, o.angle, o.angular_velocity] for o in scene.objects]],
+                 dtype=np.float64)
+    _, i, j, depth = geometry.pair_depths(scene, s)
+    keep = depth > tolerance
+    return [(int(a), int(b), float(d)) for a, b, d in zip(i[keep], j[keep], depth[keep])]
 
 
 # ---------------------------------------------------------------- files
