@@ -36,10 +36,10 @@ def drag(ed, button, a, b):
     return ed.to_world(pa), ed.to_world(pb)
 
 
-def key(ed, k):
+def key(ed, k, mod=0):
     import pygame
 
-    return ed.get_event(pygame.event.Event(pygame.KEYDOWN, key=k, mod=0))
+    return ed.get_event(pygame.event.Event(pygame.KEYDOWN, key=k, mod=mod))
 
 
 def test_mouse_drags_make_a_valid_scene(editor):
@@ -91,6 +91,11 @@ def test_select_delete_clear(editor):
     key(ed, pygame.K_DELETE)
     assert len(ed.objects) == 1 and ed.objects[0].position[0] == pytest.approx(500, abs=1)
     key(ed, pygame.K_x)
+    assert len(ed.objects) == 1 and "clear all 1 objects?" in ed.message  # asks first
+    key(ed, pygame.K_n)
+    assert len(ed.objects) == 1 and ed.message == "kept the scene"
+    key(ed, pygame.K_x)
+    key(ed, pygame.K_y)
     assert ed.objects == []
     key(ed, pygame.K_s)
     assert "objects is empty" in ed.message and ed.message_is_error
@@ -118,3 +123,106 @@ def test_save_append_run_and_eval_the_scenes_file(editor):
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "in_dist: 2 scenes" in r.stdout + r.stderr
+
+
+def test_draw_move_rotate_resize_delete_then_undo_all_and_redo_all(editor):
+    """Every edit is one undo step: undoing all gives back each earlier scene JSON in turn, redoing all the last."""
+    import pygame
+
+    ed, screen = editor
+    seen = [ed.to_json()]
+
+    def did():
+        seen.append(ed.to_json())
+        assert seen[-1] != seen[-2]
+
+    drag(ed, 1, (200, 300), (230, 300))  # a circle
+    did()
+    key(ed, pygame.K_b)
+    drag(ed, 1, (400, 380), (460, 420))  # a box, selected
+    did()
+    drag(ed, 1, (430, 400), (530, 350))  # move it by (100, -50)
+    did()
+    box = ed.objects[1]
+    assert box.position == pytest.approx((530, 350), abs=1.5) and ed.selected == 1  # screen px rounding
+    ed.draw(screen)
+    h = ed.handles(1)["rotate"]  # drag the round handle a quarter turn: from above the box to its right
+    drag(ed, 1, h, (box.position[0] + 80, box.position[1]))
+    did()
+    assert ed.objects[1].angle == pytest.approx(math.pi / 2, abs=0.02)
+    key(ed, pygame.K_r)  # +15 degrees
+    did()
+    assert ed.objects[1].angle == pytest.approx(math.pi / 2 + math.radians(15), abs=0.02)
+    corner = ed.handles(1)["resize"]
+    drag(ed, 1, corner, (corner[0] + 10, corner[1] + 10))  # the square handle resizes
+    did()
+    assert ed.objects[1].size != box.size
+    key(ed, pygame.K_EQUALS)  # +10%
+    did()
+    key(ed, pygame.K_5, mod=pygame.KMOD_SHIFT)  # the selected body's material: stone
+    did()
+    assert ed.objects[1].material == "stone" and ed.material == "wood"  # the next body's is unchanged
+    drag(ed, 1, (200, 300), (200, 300))  # select the circle (a click: no edit)
+    key(ed, pygame.K_DELETE)
+    did()
+    assert len(ed.objects) == 1
+    ed.set_world(gravity=0.0)
+    did()
+    n = len(seen) - 1
+    for k in range(n):
+        key(ed, pygame.K_z, mod=pygame.KMOD_CTRL)
+        assert ed.to_json() == seen[n - 1 - k]
+    assert ed.objects == [] and "nothing to undo" in (key(ed, pygame.K_z, mod=pygame.KMOD_CTRL) and ed.message)
+    for k in range(n):
+        key(ed, pygame.K_z, mod=pygame.KMOD_CTRL | pygame.KMOD_SHIFT) if k % 2 else \
+            key(ed, pygame.K_y, mod=pygame.KMOD_CTRL)
+        assert ed.to_json() == seen[k + 1]
+    assert ed.to_json() == seen[-1]
+    ed.draw(screen)
+
+
+def test_material_and_shape_keys_set_the_next_body_only(editor):
+    import pygame
+
+    ed, _ = editor
+    for k, name in zip((pygame.K_1, pygame.K_3, pygame.K_4, pygame.K_5, pygame.K_6),
+                       ("rubber", "steel", "ice", "stone", "cork")):
+        key(ed, k)
+        drag(ed, 1, (100 + 120 * len(ed.objects), 300), (100 + 120 * len(ed.objects), 300))
+    assert [o.material for o in ed.objects] == ["rubber", "steel", "ice", "stone", "cork"]
+
+
+def test_a_move_onto_another_body_is_refused_and_snaps_back(editor):
+    ed, _ = editor
+    drag(ed, 1, (200, 300), (230, 300))
+    drag(ed, 1, (400, 300), (430, 300))
+    before = ed.to_json()
+    drag(ed, 1, (400, 300), (220, 300))  # onto the first
+    assert "overlap" in ed.message and ed.message_is_error and ed.to_json() == before
+
+
+def test_presets_open_a_file_and_run(editor):
+    import pygame
+
+    from app.states.editor import presets
+
+    ed, screen = editor
+    names = presets()
+    assert names[:5] == [f"stage {k}" for k in range(1, 6)] and len(names) == 13  # 5 stages, 8 OOD suites
+    for i, name in enumerate(names):
+        ed.preset.index = i
+        key(ed, pygame.K_p)
+        assert ed.objects and ed.scene().n == len(ed.objects), name
+    assert ed.base.gravity == (0.0, 2.5 * 981.0)  # the last is ood:high_gravity; its world comes along
+    ed.draw(screen)
+    key(ed, pygame.K_s)
+    key(ed, pygame.K_a)
+    key(ed, pygame.K_z, mod=pygame.KMOD_CTRL)
+    key(ed, pygame.K_o)  # the file list: scene-0001.json and scenes.jsonl #1
+    assert ed.files is not None and ed.files.items == ["scene-0001.json", "scenes.jsonl  #1"]
+    ed.draw(screen)
+    key(ed, pygame.K_DOWN)
+    key(ed, pygame.K_RETURN)
+    assert ed.files is None and ed.base.gravity == (0.0, 2.5 * 981.0) and not ed.dirty
+    key(ed, pygame.K_RETURN)
+    assert ed.done and ed.next == "compare" and ed.persist["scene"].to_dict() == ed.scene().to_dict()
