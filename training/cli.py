@@ -43,16 +43,24 @@ def add_run_arguments(p, *, example: str, checkpoint: str, steps: str) -> None:
 
 
 def run_training(args, config_cls, check_out, train, extra: dict | None = None) -> tuple:
-    """Check --out, load the config (RUN/config.yaml by default with --resume) and train. -> (config, message)."""
+    """Check --out, load the config (RUN/config.yaml by default with --resume) and train. -> (config, message).
+
+    Under torchrun every process runs this; a bad input is printed by rank 0 alone (the other
+    ranks exit 2 silently) and so is the closing message (message None on the other ranks).
+    """
     from physics_llm.config import load_config
     from physics_llm.io import refuse_dataset_target
+    from training.distributed import is_main, quiet_ranks
 
     out = Path(args.out)
-    refuse_dataset_target(out, "--out", directory=True)  # a run inside --data's directory (or any dataset)
-    check_out(out, args.resume)  # before the config: with --resume it comes from the run
-    config = args.config or (out / "config.yaml" if args.resume and (out / "config.yaml").exists() else None)
-    cfg = load_config(config_cls, config, args.sets, extra=extra)
-    last = train(cfg, args.data, out, resume=args.resume, stop=args.steps, progress=not args.quiet)
+    with quiet_ranks():
+        refuse_dataset_target(out, "--out", directory=True)  # a run inside --data's directory (or any dataset)
+        check_out(out, args.resume)  # before the config: with --resume it comes from the run
+        config = args.config or (out / "config.yaml" if args.resume and (out / "config.yaml").exists() else None)
+        cfg = load_config(config_cls, config, args.sets, extra=extra)
+        last = train(cfg, args.data, out, resume=args.resume, stop=args.steps, progress=not args.quiet)
+    if not is_main():
+        return cfg, None
     return cfg, f"val loss {float(last['val_loss']):.4f} at step {last['step']}" if last else "no evaluation yet"
 
 
@@ -62,6 +70,8 @@ def run_train_gpt(args) -> int:
 
     out = Path(args.out)
     _, loss = run_training(args, TrainGPTConfig, check_out, train)
+    if loss is None:  # a torchrun rank other than 0
+        return 0
     print(f"wrote {out}: config.yaml, log.csv, ckpt/ ({loss}); evaluate with "
           f"`physics-llm eval --model gpt:{out / 'ckpt'} ...`")
     return 0

@@ -35,6 +35,8 @@ def run_train_lora(args) -> int:
 
     out = Path(args.out)
     cfg, loss = run_training(args, TrainLoRAConfig, check_out, train, extra={"base": args.base})
+    if loss is None:  # a torchrun rank other than 0
+        return 0
     print(f"wrote {out}: config.yaml, log.csv, adapter/ ({loss}); evaluate with "
           f"`physics-llm eval --model hf:{cfg.base}@{out / 'adapter'} ...`")
     return 0

@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 from physics_llm.errors import UserError
-from training.examples import Batch, ExampleSampler, collate
+from training.examples import Batch, ExampleSampler, collate, step_key
 
 STREAM_CURRICULUM = 3  # a random stream of the seed apart from examples.py's 0-2
 STAGE_NUMBERS = (1, 2, 3, 4, 5)
@@ -98,9 +98,12 @@ class Curriculum:
         k = bisect_right([s.start for s in self.stages], step) - 1
         return self.stages[max(k, 0)]
 
-    def batch(self, seed: int, step: int, batch_size: int, pad_id: int) -> Batch:
-        """The training batch of `step`: the stage's examples plus replay of the earlier stages."""
-        rng = np.random.default_rng([seed, STREAM_CURRICULUM, step])
+    def batch(self, seed: int, step: int, batch_size: int, pad_id: int, part: int | None = None) -> Batch:
+        """The training batch of `step`: the stage's examples plus replay of the earlier stages.
+
+        part: micro-batch `part` of the step, from its own stream (examples.step_key).
+        """
+        rng = np.random.default_rng(step_key(seed, STREAM_CURRICULUM, step, part))
         stage = self.stage_at(step)
         earlier = [s for s in self.stages if s.start < stage.start]
         n_replay = int(round(self.replay * batch_size)) if earlier else 0

@@ -13,7 +13,9 @@ then object). Collision onsets (|v_t - v_{t-1} - g*dt| > onset_px_s, the eval's
 definition) are drawn onset_weight times as often as the others: they are 1% of
 object-steps but hold 82% of the velocity error (docs/DESIGN.md "Measured facts"). A batch is a pure
 function of (seed, step), so a resumed run draws the same batches as an
-uninterrupted one; the "sampler position" is just the step.
+uninterrupted one; the "sampler position" is just the step. With micro_batches > 1
+micro-batch p of a step is a pure function of (seed, step, p), so torchrun's processes
+draw their own parts of a global batch that does not depend on how many they are.
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ from physics_llm.text import DigitTokenizer, TextFormat, build_prompts, format_t
 CACHE_SCENES = 256  # decoded trajectories kept: a 30-object 200-frame scene is 144 KB, a decode ~1 ms
 MAX_DRAWS = 20  # draws per example slot before a batch gives up on examples longer than block_size
 STREAM_TRAIN, STREAM_VAL, STREAM_WINDOWS = 0, 1, 2  # independent random streams of one seed
+
+
+def step_key(seed: int, stream: int, step: int, part: int | None = None) -> list[int]:
+    """The seed sequence of a step's batch, or of micro-batch `part` of it."""
+    return [seed, stream, step] if part is None else [seed, stream, step, part]
 
 
 def encode_example(tok: DigitTokenizer, prompt: str, target: str) -> tuple[list[int], list[int]]:
@@ -202,9 +209,13 @@ class ExampleSampler:
         raise UserError(f"block_size {self.block_size} is too small: {self.skipped} of the examples drawn were "
                         f"longer (use the object view or raise block_size)")
 
-    def batch(self, seed: int, step: int, batch_size: int) -> Batch:
-        """The training batch of `step`: the same for the same (seed, step), whatever ran before."""
-        rng = np.random.default_rng([seed, STREAM_TRAIN, step])
+    def batch(self, seed: int, step: int, batch_size: int, part: int | None = None) -> Batch:
+        """The training batch of `step`: the same for the same (seed, step), whatever ran before.
+
+        part: micro-batch `part` of the step (training/distributed.py), drawn from its own stream
+        (seed, step, part); None: the whole batch from (seed, step), as before micro-batches.
+        """
+        rng = np.random.default_rng(step_key(seed, STREAM_TRAIN, step, part))
         return collate(self.examples(rng, batch_size), self.tok.pad_id)
 
     def _load(self, i: int) -> tuple:

@@ -10,6 +10,12 @@ early without changing the schedule. Every eval_every steps and at `total`: the 
 val examples and the single-step RMSE of the model and of constvel on fixed val frames.
 Every ckpt_every steps and at `stop`: a checkpoint. A batch is a pure function of (seed,
 step) (training/examples.py), so a resumed run continues bit for bit on the CPU.
+
+A step trains on the global batch's micro-batches this process owns (training/distributed.py:
+all of them in a single process, micro_batches / K under torchrun), each one's mean loss
+weighted by its share of the global batch's target tokens, so the gradient and the logged loss
+are those of the whole global batch, whatever the number of processes. Rank 0 alone
+evaluates and writes.
 """
 
 from __future__ import annotations
@@ -73,15 +79,55 @@ def lr_at(step: int, cfg, total: int) -> float:
     return cfg.min_lr + 0.5 * (1 + math.cos(math.pi * frac)) * (cfg.lr - cfg.min_lr)
 
 
-def make_optimizer(model, cfg):
-    """AdamW over the parameters that train; weight decay on matrices and embeddings only."""
+def make_optimizer(model, cfg, fused: bool = False):
+    """AdamW over the parameters that train; weight decay on matrices and embeddings only.
+    fused: one kernel for all parameters (CUDA only; the CPU keeps the default implementation)."""
     import torch
 
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() >= 2]  # not biases or LayerNorm
     rest = [p for p in params if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=BETAS)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=BETAS, **({"fused": True} if fused else {}))
+
+
+def check_tensorboard(cfg) -> None:
+    """tensorboard: true needs torch.utils.tensorboard (the tensorboard package); checked before anything is written."""
+    if not getattr(cfg, "tensorboard", False):
+        return
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        raise UserError("tensorboard: true needs the tensorboard package (`pip install tensorboard`); "
+                        "install it or use --set tensorboard=false") from None
+
+
+class Board:
+    """TensorBoard event files in RUN (beside log.csv): every log row, and the loss and lr of every step."""
+
+    def __init__(self, out: Path, enabled: bool):
+        self.writer = None
+        if enabled:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(log_dir=str(out))
+
+    def row(self, row: dict) -> None:
+        if self.writer is None:
+            return
+        for k, v in row.items():
+            if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                self.writer.add_scalar(f"eval/{k}", v, row["step"])
+        self.writer.flush()
+
+    def step(self, step: int, loss: float, lr: float) -> None:
+        if self.writer is not None:
+            self.writer.add_scalar("train/loss", loss, step)
+            self.writer.add_scalar("train/lr", lr, step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 def new_acc() -> dict:
@@ -89,13 +135,23 @@ def new_acc() -> dict:
     return {"loss_sum": 0.0, "loss_n": 0, "tokens": 0, "seconds": 0.0, "data_seconds": 0.0}
 
 
-def restore(optimizer, state: dict) -> dict:
-    """Optimizer and torch RNG from a checkpoint's train state; -> its accumulator."""
+def restore(optimizer, state: dict, runtime=None) -> dict:
+    """Optimizer and torch RNG (this rank's, on its device) from a checkpoint's train state; -> its accumulator."""
     import torch
 
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["torch_rng"])
+    if runtime is not None:
+        runtime.restore_rng(state)
     return {**new_acc(), **state["acc"]}
+
+
+def saved_world(state: dict | None) -> int | None:
+    """The number of processes that trained a checkpoint (1 for those written before torchrun)."""
+    if state is None:
+        return None
+    w = state.get("world_size", 1)
+    return int(w) if isinstance(w, int) and not isinstance(w, bool) else 1
 
 
 def run_meta(cfg, data: str | Path, last: dict) -> dict:
@@ -208,29 +264,88 @@ def write_log(path: Path, rows: list[dict], fields: list[str]) -> None:
         w.writerows(rows)
 
 
-def train_loop(cfg, out: Path, model, optimizer, evals: EvalSet, *, fields: list[str], desc: str, step: int,
+_BUILD: Callable | None = None  # the batch_at of the run whose Prefetcher forked this worker
+
+
+def _build(key: tuple):
+    return _BUILD(*key)
+
+
+class Prefetcher:
+    """batch_at(s, part) for the next `ahead` steps, built by `workers` forked processes while the
+    model trains (each worker holds a copy of the samplers). workers 0: built in place, when asked."""
+
+    def __init__(self, batch_at: Callable, workers: int, parts: list, stop: int, ahead: int | None = None):
+        self.batch_at, self.parts, self.stop = batch_at, list(parts), stop
+        self.ahead = ahead or max(2, 2 * workers // max(1, len(self.parts)))
+        self.pending: dict = {}
+        self.pool = None
+        if workers > 0:
+            import multiprocessing as mp
+
+            global _BUILD
+            _BUILD = batch_at
+            try:
+                ctx = mp.get_context("fork")  # the children inherit the samplers; they never touch torch
+            except ValueError:  # no fork on this platform: build in place
+                return
+            self.pool = ctx.Pool(workers)
+
+    def batches(self, s: int) -> list:
+        if self.pool is None:
+            return [self.batch_at(s, p) for p in self.parts]
+        for t in range(s, min(s + self.ahead, self.stop)):
+            for p in self.parts:
+                if (t, p) not in self.pending:
+                    self.pending[(t, p)] = self.pool.apply_async(_build, ((t, p),))
+        return [(self.pending.pop((s, p)) if (s, p) in self.pending else
+                 self.pool.apply_async(_build, ((s, p),))).get() for p in self.parts]
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+
+
+def train_loop(cfg, out: Path, model, optimizer, evals: EvalSet | None, *, fields: list[str], desc: str, step: int,
                acc: dict, stop: int, total: int, batch_at: Callable, loss_of: Callable, predictor,
                columns: Callable, save: Callable, postfix: Callable = lambda s: {}, progress: bool = True,
-               save_best: Callable | None = None) -> dict:
+               save_best: Callable | None = None, runtime=None, train_model=None,
+               eval_loss_of: Callable | None = None) -> dict:
     """Train steps `step`..`stop` of a `total`-step schedule into `out`. Returns the last log row.
 
-    batch_at(s) -> the Batch of step s; loss_of(batch) -> scalar loss tensor; predictor: the model
-    as a Predictor; columns(at) -> the trainer's own log values at step `at` (lr, stage);
+    batch_at(s, part) -> the Batch of step s (part None) or micro-batch `part` of it; loss_of(batch)
+    -> scalar mean loss tensor through train_model (the model as it trains: compiled, DDP);
+    eval_loss_of(batch) -> the same through the plain model (default loss_of); predictor: the
+    model as a Predictor; columns(at) -> the trainer's own log values at step `at` (lr, stage);
     save(at, train_state, last_row) writes the checkpoint; postfix(s) -> extra progress-bar fields;
     save_best(at, row), if given, is called after an evaluation whose rollout position RMSE
     (roll_pos_rmse, with no escaped object-frames preferred) is the best of the run so far.
+    runtime: training/distributed.py's Runtime (default: one CPU process); only its rank 0
+    evaluates (evals may be None elsewhere), writes and shows progress.
     """
     import torch
     from tqdm import tqdm
 
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.yaml")
+    from training.distributed import Runtime
+
+    rt = runtime or Runtime()
+    train_model = model if train_model is None else train_model
+    eval_loss_of = eval_loss_of or loss_of
+    main = rt.main
+    rows: list[dict] = []
     log_path = out / "log.csv"
-    rows = read_log(log_path, step)
+    board = Board(out, False)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.yaml")
+        rows = read_log(log_path, step)
+        board = Board(out, getattr(cfg, "tensorboard", False))
 
     def evaluate(at: int) -> dict:
         model.eval()
-        row = {"step": at, **columns(at), "val_loss": evals.val_loss(loss_of, cfg.batch_size),
+        row = {"step": at, **columns(at), "val_loss": evals.val_loss(eval_loss_of, cfg.batch_size),
                "seconds": round(acc["seconds"], 3)}
         if acc["loss_n"]:  # steps were taken since the last row
             row.update(train_loss=acc["loss_sum"] / acc["loss_n"],
@@ -243,6 +358,7 @@ def train_loop(cfg, out: Path, model, optimizer, evals: EvalSet, *, fields: list
         acc.update(new_acc())
         rows.append(row)
         write_log(log_path, rows, fields)
+        board.row(row)
         return row
 
     def rank(row: dict) -> tuple:
@@ -260,44 +376,89 @@ def train_loop(cfg, out: Path, model, optimizer, evals: EvalSet, *, fields: list
 
     last = rows[-1] if rows else {}
     if step == 0:
-        last = evaluate(0)
-        print(f"step 0: val loss {last['val_loss']:.4f}", file=sys.stderr)
+        if main:
+            last = evaluate(0)
+            print(f"step 0: val loss {last['val_loss']:.4f}", file=sys.stderr)
+        rt.barrier()
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]  # a LoRA model's frozen base has no grads
-    bar = tqdm(range(step, stop), initial=step, total=stop, desc=desc, file=sys.stderr,
-               disable=not progress, dynamic_ncols=True)
-    for s in bar:
-        t0 = time.perf_counter()
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(s, cfg, total)
-        batch = batch_at(s)
-        t_data = time.perf_counter() - t0
-        loss = loss_of(batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        optimizer.step()
-        dt = time.perf_counter() - t0
-        acc["loss_sum"] += loss.item()
-        acc["loss_n"] += 1
-        acc["tokens"] += batch.tokens
-        acc["seconds"] += dt
-        acc["data_seconds"] += t_data
-        bar.set_postfix(**postfix(s), loss=f"{acc['loss_sum'] / acc['loss_n']:.4f}",
-                        tok_s=f"{batch.tokens / dt:,.0f}", refresh=False)
-        done = s + 1
-        if done % cfg.eval_every == 0 or done == total:
-            last = evaluate(done)
-            maybe_best(done, last)
-            stage = f" (stage {last['stage']})" if "stage" in last else ""
-            bar.write(f"step {done}{stage}: train loss {last['train_loss']:.4f}, val loss {last['val_loss']:.4f}, "
-                      f"vel RMSE {last['vel_rmse']:.2f} (constvel {last['constvel_vel_rmse']:.2f}), "
-                      f"parsed {last['parse_rate']:.1%}"
-                      + (f", rollout {last['roll_pos_rmse']:.1f} px (constvel {last['constvel_roll_pos_rmse']:.1f}), "
-                         f"escaped {last['roll_escaped_frac']:.1%}" if "roll_pos_rmse" in last else ""))
-        if done % cfg.ckpt_every == 0 or done == stop:
-            state = {"optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(), "acc": dict(acc)}
-            save(done, state, last)
+    P, K = cfg.micro_batches, rt.world
+    mine = [None] if P == 1 else list(rt.parts(P))
+    feed = Prefetcher(batch_at, getattr(cfg, "data_workers", 0), mine, stop)
+    try:
+        bar = tqdm(range(step, stop), initial=step, total=stop, desc=desc, file=sys.stderr,
+                   disable=not (progress and main), dynamic_ncols=True)
+        for s in bar:
+            t0 = time.perf_counter()
+            lr = lr_at(s, cfg, total)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            batches = feed.batches(s)
+            counts = [int((b.targets != -1).sum()) for b in batches]  # target tokens: what the loss averages over
+            n_all, tokens = sum(counts), sum(b.tokens for b in batches)
+            if K > 1:
+                n_all, tokens = (int(v) for v in rt.all_sum([n_all, tokens]))
+            t_data = time.perf_counter() - t0
+            optimizer.zero_grad(set_to_none=True)
+            step_loss = accumulate(batches, counts, n_all, loss_of, train_model, rt)
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            optimizer.step()
+            value = step_loss.item() if K == 1 else rt.all_sum([step_loss.item()])[0]
+            dt = time.perf_counter() - t0
+            acc["loss_sum"] += value
+            acc["loss_n"] += 1
+            acc["tokens"] += tokens
+            acc["seconds"] += dt
+            acc["data_seconds"] += t_data
+            done = s + 1
+            if main:
+                board.step(done, value, lr)
+                bar.set_postfix(**postfix(s), loss=f"{acc['loss_sum'] / acc['loss_n']:.4f}",
+                                tok_s=f"{tokens / dt:,.0f}", refresh=False)
+            if done % cfg.eval_every == 0 or done == total:
+                if main:
+                    last = evaluate(done)
+                    maybe_best(done, last)
+                    stage = f" (stage {last['stage']})" if "stage" in last else ""
+                    bar.write(f"step {done}{stage}: train loss {last['train_loss']:.4f}, "
+                              f"val loss {last['val_loss']:.4f}, "
+                              f"vel RMSE {last['vel_rmse']:.2f} (constvel {last['constvel_vel_rmse']:.2f}), "
+                              f"parsed {last['parse_rate']:.1%}"
+                              + (f", rollout {last['roll_pos_rmse']:.1f} px (constvel "
+                                 f"{last['constvel_roll_pos_rmse']:.1f}), escaped {last['roll_escaped_frac']:.1%}"
+                                 if "roll_pos_rmse" in last else ""))
+                rt.barrier()
+            if done % cfg.ckpt_every == 0 or done == stop:
+                rngs = rt.rng_states()  # every rank's, for a bit-for-bit --resume (a collective)
+                if main:
+                    state = {"optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(), "acc": dict(acc),
+                             "world_size": K}
+                    if rngs is not None:
+                        state["rank_rng"] = rngs
+                    save(done, state, last)
+    finally:
+        feed.close()
+        board.close()
     bar.close()
     return last
+
+
+def accumulate(batches: list, counts: list[int], n_all: int, loss_of: Callable, train_model, rt):
+    """Backward of this process's micro-batches of a step; -> its share of the step's loss (a tensor).
+
+    Micro-batch b's mean loss is weighted by counts[b] / n_all, its share of the target tokens of
+    the whole global batch (n_all, summed over the processes), times K because DDP averages the
+    K processes' gradients: the gradient is that of the global batch's mean loss. DDP syncs at
+    the last micro-batch only. One micro-batch of one process: the plain loss.backward().
+    """
+    K = rt.world
+    step_loss = None
+    for j, (batch, n) in enumerate(zip(batches, counts)):
+        with rt.no_sync(train_model, sync=j == len(batches) - 1):
+            loss = loss_of(batch)  # the mean over this micro-batch's target tokens
+            w = n * K / n_all
+            (loss if w == 1.0 else loss * w).backward()
+        part = loss.detach() if n == n_all else loss.detach() * (n / n_all)
+        step_loss = part if step_loss is None else step_loss + part
+    return step_loss

@@ -12,7 +12,8 @@ RUN (the --out directory) holds:
 The loop, schedule, evaluation and log are training/loop.py's, shared with the LoRA fine-tune.
 A batch is a pure function of (seed, step) (training/examples.py), so a run of 2N
 steps equals N steps + --resume + N steps, weights and losses bit for bit on the CPU
-(with the same number of threads).
+(with the same number of threads, and the same number of torchrun processes).
+Devices, bfloat16 autocast, torch.compile and torchrun (DDP): training/distributed.py.
 `stop` (--steps) ends a run early without changing the schedule, which always spans
 config `steps`.
 """
@@ -52,13 +53,13 @@ def check_same_model(cfg: TrainGPTConfig, ck, out: Path) -> None:
                             f"{getattr(cfg, k)!r} now; a resumed run keeps its model and text format")
 
 
-def warm_start(model, path: str) -> None:
+def warm_start(model, path: str, say=lambda *a: print(*a, file=sys.stderr)) -> None:
     """Copy the weights of checkpoint `path` into `model` where the shapes allow (see init_from)."""
     import torch
 
     from physics_llm.models.checkpoint import load_checkpoint
 
-    src = load_checkpoint(path).model.state_dict()
+    src = load_checkpoint(path, device="cpu").model.state_dict()
     own = model.state_dict()
     copied = 0
     with torch.no_grad():
@@ -75,57 +76,107 @@ def warm_start(model, path: str) -> None:
             copied += 1
     if not copied:
         raise UserError(f"init_from {path}: no weight of that checkpoint fits this model's shapes")
-    print(f"warm start from {path}: {copied} of {len(own)} tensors copied", file=sys.stderr)
+    say(f"warm start from {path}: {copied} of {len(own)} tensors copied")
+
+
+# With compile: true, batches are padded to a multiple of this many tokens, so torch.compile sees a
+# few sequence lengths (block_size / PAD_MULTIPLE at most) rather than a new one at nearly every step.
+PAD_MULTIPLE = 64
 
 
 def train(cfg: TrainGPTConfig, data: str | Path, out: str | Path, *, resume: bool = False,
           stop: int | None = None, progress: bool = True) -> dict:
     """Train (or resume) into `out` until step `stop` (default cfg.steps). Returns the last log row."""
-    import torch
-
-    from physics_llm.models.checkpoint import load_checkpoint, save_checkpoint
-    from physics_llm.models.gpt import GPT, GPTConfig
-    from physics_llm.models.gpt_predictor import GPTPredictor
-    from physics_llm.text import DigitTokenizer
+    from physics_llm.models.checkpoint import load_checkpoint
+    from training import distributed
 
     out = Path(out)
     check_out(out, resume)
+    loop.check_tensorboard(cfg)
     train_ds, val_ds = loop.open_split(data, "train"), loop.open_split(data, "val")
-    ck = load_checkpoint(out / "ckpt", with_train_state=True) if resume else None
+    ck = load_checkpoint(out / "ckpt", with_train_state=True, device="cpu") if resume else None
     if ck is not None:
         check_same_model(cfg, ck, out)
     stop = loop.stop_step(stop, ck.step if ck else 0, cfg.steps,
                           span=f"the config's steps, which the learning-rate schedule spans; use --set steps={stop} "
                                "for a shorter schedule", more="give --steps or --set steps=N beyond it")
+    rt = distributed.start(cfg, loop.saved_world(ck.train_state if ck else None))  # checks; writes nothing
+    try:
+        last = _run(cfg, data, out, ck, rt, stop, progress, train_ds, val_ds)
+    except BaseException:
+        rt.close(ok=False)
+        raise
+    rt.close()
+    return last
 
+
+def _run(cfg: TrainGPTConfig, data, out: Path, ck, rt, stop: int, progress: bool, train_ds, val_ds) -> dict:
+    """train() once its checks passed: build, then train on this process's device."""
+    import torch
+
+    from physics_llm.models.checkpoint import save_checkpoint
+    from physics_llm.models.gpt import GPT, GPTConfig
+    from physics_llm.models.gpt_predictor import GPTPredictor
+    from physics_llm.text import DigitTokenizer
+
+    say = (lambda *a: print(*a, file=sys.stderr)) if rt.main else (lambda *a: None)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     fmt, tok = cfg.text_format(), DigitTokenizer()
     gpt_cfg = GPTConfig(vocab_size=tok.vocab_size, **cfg.model_kwargs())
     model = GPT(gpt_cfg)
-    optimizer = loop.make_optimizer(model, cfg)
     step, acc = 0, loop.new_acc()
     if ck is None and cfg.init_from:
-        warm_start(model, cfg.init_from)
+        warm_start(model, cfg.init_from, say)
     if ck is not None:
         model.load_state_dict(ck.model.state_dict())
-        step, acc = ck.step, loop.restore(optimizer, ck.train_state)
+    model.to(rt.device)
+    optimizer = loop.make_optimizer(model, cfg, fused=rt.cuda)
+    if ck is not None:
+        step, acc = ck.step, loop.restore(optimizer, ck.train_state, rt)
+    if rt.rank > 0 and ck is None:  # dropout masks of their own (rank 0 keeps the single-process stream)
+        torch.manual_seed(cfg.seed * 100_003 + rt.rank)
+        if rt.cuda:
+            torch.cuda.manual_seed(cfg.seed * 100_003 + rt.rank)
 
     t_index = time.perf_counter()
-    print(f"indexing {len(train_ds)} train and {len(val_ds)} val scenes", file=sys.stderr)
+    say(f"indexing {len(train_ds)} train and {len(val_ds)} val scenes")
 
     def sampler_of(ds) -> ExampleSampler:
         return ExampleSampler(ds, fmt, tok, cfg.block_size, cfg.onset_weight, cfg.onset_px_s)
 
     sampler = ExampleSampler(train_ds, fmt, tok, cfg.block_size, cfg.onset_weight, cfg.onset_px_s,
                              noise=cfg.noise())  # noise on training examples only
-    evals = loop.eval_set(val_ds, sampler_of, cfg, tok.pad_id)
-    print(f"{model.num_params() / 1e6:.2f}M parameters; {sampler.size} train object-steps "
-          f"({len(sampler.onsets)} onsets, drawn x{cfg.onset_weight:g}); {len(evals.examples)} val examples, "
-          f"{len(evals.cases)} val frames; indexed in {time.perf_counter() - t_index:.1f} s", file=sys.stderr)
+    evals = loop.eval_set(val_ds, sampler_of, cfg, tok.pad_id) if rt.main else None
+    where = (f" on {rt.device}" + (f" ({cfg.dtype})" if cfg.dtype != "float32" else "")
+             + (", compiled" if cfg.compile else "") + (f", {rt.world} processes" if rt.world > 1 else "")
+             if rt.cuda or rt.world > 1 or cfg.compile else "")
+    say(f"{model.num_params() / 1e6:.2f}M parameters{where}; {sampler.size} train object-steps "
+        f"({len(sampler.onsets)} onsets, drawn x{cfg.onset_weight:g}); "
+        + (f"{len(evals.examples)} val examples, {len(evals.cases)} val frames; " if evals else "")
+        + f"indexed in {time.perf_counter() - t_index:.1f} s")
+
+    train_model = torch.compile(model) if cfg.compile else model
+    train_model = rt.wrap(train_model)
+    part_size = cfg.batch_size // cfg.micro_batches
+
+    def tensors(batch):
+        idx, tgt = torch.from_numpy(batch.idx), torch.from_numpy(batch.targets)
+        if cfg.compile and idx.shape[1] % PAD_MULTIPLE:  # a few shapes to compile (pads carry no loss)
+            pad = min(-idx.shape[1] % PAD_MULTIPLE, cfg.block_size - idx.shape[1])
+            idx = torch.nn.functional.pad(idx, (0, pad), value=tok.pad_id)
+            tgt = torch.nn.functional.pad(tgt, (0, pad), value=-1)
+        return idx.to(rt.device, non_blocking=True), tgt.to(rt.device, non_blocking=True)
 
     def loss_of(batch):
-        return model(torch.from_numpy(batch.idx), torch.from_numpy(batch.targets))[1]
+        idx, tgt = tensors(batch)
+        with rt.autocast():
+            return train_model(idx, tgt)[1]
+
+    def eval_loss_of(batch):
+        idx, tgt = torch.from_numpy(batch.idx).to(rt.device), torch.from_numpy(batch.targets).to(rt.device)
+        with rt.autocast():
+            return model(idx, tgt)[1]
 
     def save(at: int, state: dict, last: dict) -> None:
         state["sampler"] = {"seed": cfg.seed, "next_step": at}
@@ -138,10 +189,10 @@ def train(cfg: TrainGPTConfig, data: str | Path, out: str | Path, *, resume: boo
 
     last = loop.train_loop(
         cfg, out, model, optimizer, evals, fields=LOG_FIELDS, desc="train gpt", step=step, acc=acc, stop=stop,
-        total=cfg.steps, batch_at=lambda s: sampler.batch(cfg.seed, s, cfg.batch_size), loss_of=loss_of,
+        total=cfg.steps, batch_at=lambda s, part: sampler.batch(cfg.seed, s, part_size, part), loss_of=loss_of,
         predictor=GPTPredictor(model, fmt, tok), save=save, progress=progress, save_best=save_best,
-        columns=lambda at: {"lr": loop.lr_at(at - 1, cfg, cfg.steps)} if at else {})  # no lr before the first step
+        columns=lambda at: {"lr": loop.lr_at(at - 1, cfg, cfg.steps)} if at else {},  # no lr before the first step
+        runtime=rt, train_model=train_model, eval_loss_of=eval_loss_of)
     if sampler.skipped:
-        print(f"note: {sampler.skipped} examples longer than block_size {cfg.block_size} were skipped",
-              file=sys.stderr)
+        say(f"note: {sampler.skipped} examples longer than block_size {cfg.block_size} were skipped")
     return last

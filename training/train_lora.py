@@ -16,6 +16,10 @@ attention mask: every layer of a causal LM (LFM2's short convolutions too) only 
 so a real position never sees the padding after it, and padded positions carry no loss.
 The loop, schedule, evaluation and log are training/loop.py's, shared with the GPT trainer.
 A batch is a pure function of (seed, step), so --resume continues exactly where it stopped.
+Devices, bfloat16, torch.compile and torchrun (DDP): training/distributed.py; dtype bfloat16
+loads the frozen base in bfloat16 and runs the forward under bfloat16 autocast (the LoRA
+weights and the optimizer stay float32). gradient_checkpointing recomputes each layer's
+activations in the backward pass (transformers' non-reentrant checkpointing).
 """
 
 from __future__ import annotations
@@ -48,17 +52,6 @@ def check_out(out: Path, resume: bool) -> None:
     if missing:
         raise UserError(f"--resume: no checkpoint at {out / 'adapter'} (missing {', '.join(missing)}); start a new "
                         f"run without --resume, or delete {out} if its first checkpoint was never written")
-
-
-def pick_device(cfg: TrainLoRAConfig):
-    import torch
-
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise UserError("device cuda: torch sees no GPU here; use --set device=cpu (or auto)")
-    cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
-    if cfg.dtype == "bfloat16" and not cuda:
-        raise UserError("dtype bfloat16 is for a GPU (CPU bfloat16 matmuls are slow); use --set dtype=float32 here")
-    return torch.device("cuda" if cuda else "cpu")
 
 
 def save_adapter(path: Path, model, fmt, *, step: int, train_state: dict, meta: dict) -> None:
@@ -96,42 +89,70 @@ def load_resume(path: Path, model, cfg: TrainLoRAConfig) -> tuple[int, dict]:
     return int(meta["step"]), load_train_state(path / "train_state.pt")  # weights only: never runs code
 
 
-def batch_loss(model, batch, device):
-    """Mean cross-entropy over the batch's target tokens (targets -1 elsewhere)."""
+def batch_loss(model, batch, device, autocast=None, **forward):
+    """Mean cross-entropy over the batch's target tokens (targets -1 elsewhere); the forward under
+    `autocast` (a context manager factory, e.g. Runtime.autocast) when given, with `forward`'s
+    extra arguments (use_cache=False under gradient checkpointing)."""
+    import contextlib
+
     import torch
     import torch.nn.functional as F
 
     idx = torch.from_numpy(batch.idx).to(device)  # (B, T)
     targets = torch.from_numpy(batch.targets).to(device)  # (B, T)
-    logits = model(input_ids=idx).logits  # (B, T, V)
+    with (autocast or contextlib.nullcontext)():
+        logits = model(input_ids=idx, **forward).logits  # (B, T, V)
     return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-1)
 
 
 def train(cfg: TrainLoRAConfig, data: str | Path, out: str | Path, *, resume: bool = False,
           stop: int | None = None, progress: bool = True) -> dict:
     """Fine-tune (or resume) into `out` until step `stop` (default: the whole curriculum). Returns the last log row."""
+    from training import distributed
+
     out = Path(out)
     check_out(out, resume)
+    loop.check_tensorboard(cfg)
     train_ds, val_ds = loop.open_split(data, "train"), loop.open_split(data, "val")  # fails before the slow imports
+    state = load_train_state(out / "adapter" / "train_state.pt") if resume else None
+    rt = distributed.start(cfg, loop.saved_world(state))  # device and world checks; writes nothing
+    try:
+        last = _run(cfg, data, out, resume, rt, stop, progress, train_ds, val_ds)
+    except BaseException:
+        rt.close(ok=False)
+        raise
+    rt.close()
+    return last
 
+
+def _run(cfg: TrainLoRAConfig, data, out: Path, resume: bool, rt, stop, progress: bool, train_ds, val_ds) -> dict:
+    """train() once its checks passed: build the peft model on this process's device, then train."""
     import torch
 
     from physics_llm.models.hf_predictor import HFPredictor, HFTokens, load_base
     from training.lora_config import apply_lora
 
-    device = pick_device(cfg)
+    say = (lambda *a: print(*a, file=sys.stderr)) if rt.main else (lambda *a: None)
+    device = rt.device
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     base, tok = load_base(cfg.base, dtype=getattr(torch, cfg.dtype))
+    if cfg.gradient_checkpointing:
+        if not getattr(base, "supports_gradient_checkpointing", False):
+            raise UserError(f"gradient_checkpointing: {cfg.base} ({type(base).__name__}) does not support it; "
+                            "use --set gradient_checkpointing=false")
+        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     fmt, tokens = cfg.text_format(), HFTokens(tok)
     model = apply_lora(base, cfg)
     step, acc = 0, loop.new_acc()
     if resume:
         step, state = load_resume(out / "adapter", model, cfg)
     model.to(device)
-    optimizer = loop.make_optimizer(model, cfg)  # only the LoRA weights require grad
+    optimizer = loop.make_optimizer(model, cfg, fused=rt.cuda)  # only the LoRA weights require grad
     if resume:
-        acc = loop.restore(optimizer, state)
+        acc = loop.restore(optimizer, state, rt)
+    elif rt.rank > 0:  # dropout masks of their own (rank 0 keeps the single-process stream)
+        torch.manual_seed(cfg.seed * 100_003 + rt.rank)
 
     def sampler_of(ds) -> ExampleSampler:
         return ExampleSampler(ds, fmt, tokens, cfg.max_tokens, cfg.onset_weight, cfg.onset_px_s)
@@ -139,12 +160,20 @@ def train(cfg: TrainLoRAConfig, data: str | Path, out: str | Path, *, resume: bo
     curriculum = Curriculum(train_ds, cfg.stage_steps, cfg.replay, sampler_of)
     stop = loop.stop_step(stop, step, curriculum.total, span="the curriculum's steps",
                           more="raise stage_steps (or --steps)")
-    evals = loop.eval_set(val_ds, sampler_of, cfg, tokens.pad_id)
+    evals = loop.eval_set(val_ds, sampler_of, cfg, tokens.pad_id) if rt.main else None
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     plan = ", ".join(f"stage {s.number}: {s.steps} steps, {s.sampler.size} object-steps" for s in curriculum.stages)
-    print(f"{cfg.base}: {trainable / 1e6:.3f}M LoRA parameters on {device}; {plan}"
-          + (f"; stages {curriculum.skipped} have no scenes here and are skipped" if curriculum.skipped else ""),
-          file=sys.stderr)
+    extras = [x for x, on in ((cfg.dtype, cfg.dtype != "float32"), ("compiled", cfg.compile),
+                              ("gradient checkpointing", cfg.gradient_checkpointing),
+                              (f"{rt.world} processes", rt.world > 1)) if on]
+    say(f"{cfg.base}: {trainable / 1e6:.3f}M LoRA parameters on {device}"
+        + (f" ({', '.join(extras)})" if extras else "")
+        + f"; {plan}"
+        + (f"; stages {curriculum.skipped} have no scenes here and are skipped" if curriculum.skipped else ""))
+
+    train_model = rt.wrap(torch.compile(model) if cfg.compile else model)
+    part_size = cfg.batch_size // cfg.micro_batches
+    no_cache = {"use_cache": False} if cfg.gradient_checkpointing else {}  # a training forward keeps no cache
 
     def columns(at: int) -> dict:  # the stage and lr of the step before the row (of step 0 at the start)
         before = max(at - 1, 0)
@@ -156,6 +185,10 @@ def train(cfg: TrainLoRAConfig, data: str | Path, out: str | Path, *, resume: bo
 
     return loop.train_loop(
         cfg, out, model, optimizer, evals, fields=LOG_FIELDS, desc="train lora", step=step, acc=acc, stop=stop,
-        total=curriculum.total, batch_at=lambda s: curriculum.batch(cfg.seed, s, cfg.batch_size, tokens.pad_id),
-        loss_of=lambda batch: batch_loss(model, batch, device), predictor=HFPredictor(model, tok, fmt),
-        columns=columns, save=save, postfix=lambda s: {"stage": curriculum.stage_at(s).number}, progress=progress)
+        total=curriculum.total,
+        batch_at=lambda s, part: curriculum.batch(cfg.seed, s, part_size, tokens.pad_id, part),
+        loss_of=lambda batch: batch_loss(train_model, batch, device, rt.autocast, **no_cache),
+        eval_loss_of=lambda batch: batch_loss(model, batch, device, rt.autocast),
+        predictor=HFPredictor(model, tok, fmt), columns=columns, save=save,
+        postfix=lambda s: {"stage": curriculum.stage_at(s).number}, progress=progress, runtime=rt,
+        train_model=train_model)

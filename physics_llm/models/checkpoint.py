@@ -44,7 +44,7 @@ TRAIN_HINT = "train one with `physics-llm train gpt ...`"
 
 @dataclass
 class Checkpoint:
-    model: object  # GPT, in eval mode, on the CPU
+    model: object  # GPT, in eval mode, on the CPU (or load_checkpoint's device)
     gpt_cfg: object  # GPTConfig
     fmt: TextFormat
     tokenizer: DigitTokenizer
@@ -253,8 +253,32 @@ def _gpt_config(d: Path, cfg_d):
     return cfg
 
 
-def load_checkpoint(path, *, with_train_state: bool = False) -> Checkpoint:
-    """Rebuild the model, text format and tokenizer from a checkpoint directory (on the CPU)."""
+DEVICE_ENV = "PHYSICS_LLM_DEVICE"  # where load_checkpoint puts a model by default: cpu (unset), cuda or auto
+
+
+def model_device(device: str | None = None):
+    """The torch.device for a loaded model: `device` (cpu, cuda, cuda:N or auto), else $PHYSICS_LLM_DEVICE,
+    else the CPU. UserError for a GPU torch does not see."""
+    import torch
+
+    given = device is not None
+    device = (device if given else os.environ.get(DEVICE_ENV) or "cpu").strip()
+    where = "device" if given else DEVICE_ENV
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device != "cpu" and not (device == "cuda" or device.startswith("cuda:")):
+        raise UserError(f"{where} {device!r}: use cpu, cuda, cuda:N or auto")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"{where} {device}: torch sees no GPU here; use cpu (unset {DEVICE_ENV}) or auto")
+    return torch.device(device)
+
+
+def load_checkpoint(path, *, with_train_state: bool = False, device: str | None = None) -> Checkpoint:
+    """Rebuild the model, text format and tokenizer from a checkpoint directory.
+
+    The model goes to `device` (model_device: default $PHYSICS_LLM_DEVICE, else the CPU), so
+    `PHYSICS_LLM_DEVICE=cuda physics-llm eval --model gpt:...` predicts on the GPU.
+    """
     import torch
 
     from physics_llm.models.gpt import GPT
@@ -289,7 +313,7 @@ def load_checkpoint(path, *, with_train_state: bool = False) -> Checkpoint:
         first = str(e).strip().splitlines()[:2]
         raise UserError(f"checkpoint {given}: model.pt does not fit gpt_config.json ({' '.join(first)}); "
                         f"{TRAIN_HINT}") from None
-    model.eval()
+    model.to(model_device(device)).eval()
     train_state = None
     if with_train_state:
         train_state = load_train_state(d / "train_state.pt")
