@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from physics_llm.errors import ConfigError
 
-MIN_SIZE = (800, 500)  # below this the panels and side bars no longer fit their text
+MIN_SIZE = (1024, 640)  # every screen is laid out for this size and up (the window is kept at least this big)
 
 
 @dataclass
@@ -25,7 +25,9 @@ class AppConfig:
     model_dirs: list[str] = field(default_factory=lambda: ["assets/checkpoints", "runs"])  # searched for checkpoints
     scenes_dir: str = "runs/app/scenes"  # the editor's scene-NNNN.json files and scenes.jsonl
     jobs_dir: str = "runs/app"  # datasets and training runs started from the jobs screen
-    reports_dir: str = "reports"  # eval reports (REPORT_DIR/report.md) shown in the gallery
+    reports_dir: str = "reports"  # eval reports (REPORT_DIR/report.md) shown in the gallery; eval jobs write here
+    # also searched for report.md by the gallery: the shipped checkpoints' reports and training runs
+    gallery_dirs: list[str] = field(default_factory=lambda: ["assets/checkpoints", "runs"])
     velocity_per_px: float = 3.0  # editor: px/s of velocity per px of right-button drag
     tail_lines: int = 200  # output lines kept per job
 

@@ -151,6 +151,7 @@ class Control:
 
     def _announce_jobs(self) -> None:
         """Say when a job ends; a finished eval's report is the one the gallery opens next."""
+        first = len(self.shared.jobs.history)  # the jobs screen numbers earlier sessions' jobs first
         for k, job in enumerate(self.shared.jobs.jobs):
             if k in self._announced or job.status == "running":
                 continue
@@ -161,7 +162,11 @@ class Control:
                 where = f": {job.out} is in the gallery (g)"
             elif job.status == "done" and job.out:
                 where = f": {job.out}"
-            self.state.say(f"job #{k + 1} {job.name} {job.status}{where}", error=job.status == "failed")
+            elif job.status == "cancelled" and job.removed:
+                where = f"; removed {', '.join(job.removed)}"
+            elif job.status == "failed":
+                where = " (the jobs screen shows its error)"
+            self.state.say(f"job #{first + k + 1} {job.name} {job.status}{where}", error=job.status == "failed")
 
     def update(self, dt: float) -> None:
         self._announce_jobs()
@@ -233,7 +238,11 @@ def build_app(cfg, screen, scene, start: str = "compare", sync: bool = False, cw
     from app.states.jobs import JobsState
 
     w, h = screen.get_size()
-    shared = Shared(cfg=cfg, theme=W.Theme(), jobs=JobRunner(cwd=cwd, tail=cfg.tail_lines), body=body_rect(w, h))
+    from pathlib import Path
+
+    history = Path(cwd or ".") / cfg.jobs_dir / "jobs.jsonl"  # the jobs of earlier sessions are listed too
+    shared = Shared(cfg=cfg, theme=W.Theme(), jobs=JobRunner(cwd=cwd, tail=cfg.tail_lines, history=history),
+                    body=body_rect(w, h))
     states = {"compare": CompareState(shared, scene, models or [cfg.model], sync=sync), "editor": EditorState(shared),
               "jobs": JobsState(shared), "gallery": GalleryState(shared)}
     return Control(screen, shared, states, start, cfg.fps)

@@ -70,13 +70,19 @@ def lines(surface, rows: list[str], rect, font, color=TEXT, gap: int = 2) -> int
 
 
 def wrap(s: str, font, width: int) -> list[str]:
-    """Split s at spaces into lines no wider than width (a single long word stays whole)."""
+    """Split s at spaces into lines no wider than width; a word wider than a line is split between
+    characters (long paths), so nothing is cut off."""
     rows = [""]
     for word in s.split():
         if rows[-1] and font.size(rows[-1] + " " + word)[0] > width:
             rows.append(word)
         else:
             rows[-1] = (rows[-1] + " " + word).strip()
+        while font.size(rows[-1])[0] > width and len(rows[-1]) > 1:  # a long word: break it
+            cut = len(rows[-1]) - 1
+            while cut > 1 and font.size(rows[-1][:cut])[0] > width:
+                cut -= 1
+            rows[-1:] = [rows[-1][:cut], rows[-1][cut:]]
     return rows
 
 

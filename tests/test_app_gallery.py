@@ -28,6 +28,7 @@ def test_gallery_shows_a_real_eval_report(app):
                         "--horizon", "5", "--gifs", "1", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr
+    shared.cfg.gallery_dirs = []
     g = GalleryState(shared)
     g.startup({})
     assert g.reports == [out] and g.current == out
@@ -74,3 +75,26 @@ def test_train_and_editor_scenes_need_their_inputs_first(app):
     jobs.eval_source.index = jobs.eval_source.options.index("editor scenes.jsonl")
     assert jobs.start("eval") is None and "scenes.jsonl" in jobs.message
     assert shared.jobs.jobs == []
+
+
+def test_the_shipped_checkpoints_report_and_reports_under_runs_are_listed(app, tmp_path):
+    from app.states.gallery import find_reports
+
+    shared, screen = app
+    runs = tmp_path / "runs"
+    for d in (runs / "train-001" / "eval", runs / "a" / "b" / "rep", runs / ".hidden" / "x",
+              runs / "r.tmp-12" / "x"):
+        d.mkdir(parents=True)
+        (d / "report.md").write_text("# Evaluation report\n")
+    (runs / "train-001" / "eval" / "inner").mkdir()
+    (runs / "train-001" / "eval" / "inner" / "report.md").write_text("x")  # inside a report: not listed
+    assert sorted(find_reports([str(runs)])) == [runs / "a" / "b" / "rep", runs / "train-001" / "eval"]
+    shipped = ROOT / "assets" / "checkpoints" / "gpt-small" / "eval"
+    assert (shipped / "report.md").exists()
+    shared.cfg.gallery_dirs = [str(ROOT / "assets" / "checkpoints"), str(runs)]
+    g = GalleryState(shared)
+    g.startup({})
+    assert shipped in g.reports and runs / "train-001" / "eval" in g.reports and len(g.reports) >= 3
+    g.open(shipped)
+    assert g.text[0].startswith("#") and g.media_paths  # its plots and GIFs
+    g.draw(screen)

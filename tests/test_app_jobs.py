@@ -3,6 +3,8 @@
 import time
 from pathlib import Path
 
+import pytest
+
 from app.jobs import Job, JobRunner, _shown, next_dir
 from physics_llm.sim.generate import random_scene
 from physics_llm.sim.scene import load_scene
@@ -50,3 +52,83 @@ def test_next_dir_takes_the_first_free_number(tmp_path):
     (tmp_path / "data-001").mkdir()
     (tmp_path / "data-003").mkdir()
     assert next_dir(tmp_path, "data") == str(tmp_path / "data-002")
+
+
+def test_eval_progress_counts_suite_model_runs_of_its_plan(tmp_path):
+    from app.jobs import eval_plan
+
+    args = ["eval", "--suite", "in_dist", "--suite", "ood:count_low", "--scenes-per-suite", "2", "--windows", "2",
+            "--horizon", "5", "--gifs", "0", "--out", tmp_path / "rep"]
+    assert eval_plan([str(a) for a in args]) == (6, 2)  # 2 suites x the 3 baselines
+    assert eval_plan(["eval", "--model", "oracle", "--suite", "ood:all", "--no-baselines"]) == (8, 0)
+
+
+@pytest.mark.slow
+def test_a_real_eval_job_reports_every_run(tmp_path):
+    args = ["eval", "--suite", "in_dist", "--suite", "ood:count_low", "--scenes-per-suite", "2", "--windows", "2",
+            "--horizon", "5", "--gifs", "0", "--out", tmp_path / "rep"]
+    job = JobRunner(cwd=str(ROOT)).start("eval", args, out=str(tmp_path / "rep"))
+    assert job.progress()[:2] == (0, 6)
+    assert job.wait(120) == 0
+    done, total, what = job.progress()
+    assert (done, total) == (6, 6) and "about 12 of 12 scene rollouts" in what
+
+
+def test_a_generate_job_shows_its_bar_progress(tmp_path):
+    job = Job("generate", ["data", "generate", "--scenes", "100000", "--out", tmp_path / "big"], cwd=str(ROOT))
+    try:
+        deadline = time.monotonic() + 30
+        while job.progress() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        done, total, _ = job.progress()
+        assert total == 100000 and 0 <= done < total
+    finally:
+        job.cancel()
+        job.wait(10)
+
+
+def test_a_cancelled_eval_leaves_nothing_behind(tmp_path):
+    out = tmp_path / "reports" / "app-eval-001"
+    job = Job("eval", ["eval", "--scenes-per-suite", "400", "--horizon", "100", "--gifs", "0", "--out", out],
+              out=str(out), cwd=str(ROOT))
+    deadline = time.monotonic() + 60
+    while not list(out.parent.glob(".app-eval-001.tmp-*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list(out.parent.glob(".app-eval-001.tmp-*")), "the eval never made its temp folder"
+    job.cancel()
+    job.wait(15)
+    assert job.status == "cancelled"
+    assert list(out.parent.iterdir()) == [] and job.removed  # no report, no hidden temp folder
+
+
+def test_job_history_is_kept_across_restarts(tmp_path):
+    hist = tmp_path / "jobs" / "jobs.jsonl"
+    runner = JobRunner(cwd=str(ROOT), history=hist)
+    job = runner.start("validate", ["scene", "validate", tmp_path / "missing.json"])
+    assert job.wait(60) == 2
+    deadline = time.monotonic() + 5
+    while not hist.exists() and time.monotonic() < deadline:  # written by the reader thread at the end
+        time.sleep(0.05)
+    again = JobRunner(cwd=str(ROOT), history=hist)
+    assert [j.name for j in again.all()] == ["validate"] and again.jobs == []
+    past = again.history[0]
+    assert past.status == "failed" and past.returncode == 2 and past.command == job.command
+    assert past.tail(1) == [f"error: {tmp_path / 'missing.json'}: no such scene file"]
+    hist.write_text(hist.read_text() + '{"name": "cut sh')  # a line cut short by a crash is skipped
+    assert len(JobRunner(history=hist).history) == 1
+
+
+def test_the_jobs_screen_shows_a_failed_jobs_full_error(app_shared, tmp_path):
+    from app.states.jobs import JobsState, failure_message, wrap_chars
+
+    shared, screen = app_shared
+    long = tmp_path / ("x" * 150) / "missing.json"
+    job = shared.jobs.start("validate", ["scene", "validate", long])
+    assert job.wait(60) == 2
+    st = JobsState(shared)
+    st.startup({})
+    st.update(0.0)
+    msg = failure_message(job.tail(40))
+    assert msg == f"error: {long}: no such scene file"  # the whole message, not cut
+    assert "".join(wrap_chars(msg, shared.theme.mono, 300)) == msg
+    st.draw(screen)

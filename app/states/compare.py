@@ -182,6 +182,7 @@ class CompareState(State):
                 w.pause(not active)
 
     def resize(self) -> None:
+        self.picker = None  # a list laid out for the old size
         self._layout()
 
     def close(self) -> None:
@@ -425,7 +426,8 @@ class CompareState(State):
         for i, spec in enumerate(self.specs):
             p = self.panels[i + 1]
             label = f"{spec}  ▾"
-            w = min(self.theme.font.size(label)[0] + 20, p.width - 130)
+            room = p.width - (30 if len(self.specs) > 1 else 0) - 40  # the × button, a short frame tag
+            w = min(self.theme.font.size(label)[0] + 20, room)
             out.append(pygame.Rect(p.x, p.y - CAPTION_H, max(w, 60), CAPTION_H - 4))
         return out
 
@@ -496,10 +498,11 @@ class CompareState(State):
 
         s, th, f = self.session, self.theme, self.session.head
         p0 = self.panels[0]
-        W.text(surface, f"truth (Pymunk)   frame {f}", (p0.x, p0.y - CAPTION_H + 3), th.font, W.TEXT,
-               p0.width - 100)
-        surface.blit(self._surface("truth", (self._version, f, self.overlay), lambda: self._truth_image(f)), p0)
         add = self._add_button()
+        room = (add.x if add is not None else p0.right) - p0.x - 8
+        self._caption(surface, [f"truth (Pymunk)   frame {f}", f"truth  frame {f}", f"truth {f}"], p0.x,
+                      p0.y - CAPTION_H + 3, room)
+        surface.blit(self._surface("truth", (self._version, f, self.overlay), lambda: self._truth_image(f)), p0)
         if add is not None:
             W.Button(add, "+ model (a)").draw(surface, th)
         if s.joint is not None:  # the held point and the mouse, joined by the joint
@@ -511,14 +514,15 @@ class CompareState(State):
         for i, t in enumerate(s.tracks):
             p = self.panels[i + 1]
             color = MODEL_COLORS[i % len(MODEL_COLORS)]
-            W.Button(buttons[i], f"{t.spec}  ▾").draw(surface, th)
+            W.Button(buttons[i], self._fit(f"{t.spec}  ▾", buttons[i].width - 12)).draw(surface, th)
             pygame.draw.rect(surface, color, (buttons[i].x, buttons[i].bottom, buttons[i].width, 2))
             if i in removes:
                 W.Button(removes[i], "×").draw(surface, th)
-            tag = "true context" if t.copy[f] else (f"frame {f}" if t.have[f] else "")
+            tags = ["true context", "context", "ctx"] if t.copy[f] else \
+                ([f"frame {f}", f"{f}"] if t.have[f] else [""])
             right = (removes[i].x - 8) if i in removes else p.right
-            W.text(surface, tag, (right - th.font.size(tag)[0], p.y - CAPTION_H + 3), th.font,
-                   W.DIM if t.copy[f] else W.TEXT)
+            self._caption(surface, tags, None, p.y - CAPTION_H + 3, right - buttons[i].right - 8, right=right,
+                          color=W.DIM if t.copy[f] else W.TEXT)
             if t.shown(f):
                 surface.blit(self._surface(f"pred{i}", (self._version, f, self.overlay),
                                            lambda i=i: self._pred_image(i, f)), p)
@@ -531,6 +535,25 @@ class CompareState(State):
             W.panel(surface, self.picker.rect.inflate(8, 8))
             self.picker.draw(surface, th)
         self._draw_info(surface)
+
+    def _fit(self, label: str, width: int, font=None) -> str:
+        """A label cut from the left (checkpoint paths end in the name that matters) to fit width px."""
+        font = font or self.theme.font
+        if font.size(label)[0] <= width:
+            return label
+        while len(label) > 2 and font.size("…" + label)[0] > width:
+            label = label[1:]
+        return "…" + label
+
+    def _caption(self, surface, options: list[str], x, y: int, room: int, right: int | None = None,
+                 color=W.TEXT) -> None:
+        """The first of `options` that fits in `room` px (left-aligned at x, or right-aligned at `right`)."""
+        font = self.theme.font
+        for s in options:
+            w = font.size(s)[0]
+            if w <= room:
+                W.text(surface, s, (x if right is None else right - w, y), font, color)
+                return
 
     def _draw_note(self, surface, rect, msg: str, color, strip: bool = False) -> None:
         import pygame
@@ -619,11 +642,12 @@ class CompareState(State):
             return "–" if v is None or not np.isfinite(v) else spec.format(v)
 
         col_w = min(520, int(box.width * 0.42))
-        cols = [0, 0.40, 0.58, 0.74, 0.88]  # name, RMSE, parse, ms/frame, frames/s (fractions of col_w)
+        cols = [0, 0.36, 0.53, 0.68, 0.84]  # name, RMSE, parse, ms/frame, frames/s (fractions of col_w)
         heads = ["model", "RMSE px", "parse %", "ms/frame", "frames/s"]
         y = 8
-        for c, h in zip(cols, heads):
-            W.text(surf, h, (12 + int(c * col_w), y), th.small, W.DIM)
+        for k, (c, h) in enumerate(zip(cols, heads)):
+            w = int(((cols[k + 1] if k + 1 < len(cols) else 1.0) - c) * col_w) - 6
+            W.text(surf, h, (12 + int(c * col_w), y), th.small, W.DIM, w)
         y += th.small.get_linesize() + 4
         W.text(surf, f"truth (Pymunk)   frame {f}   energy {fmt(s.e_true[f], '{:.5g}')}", (12, y), th.small, TRUTH,
                col_w)
@@ -631,9 +655,11 @@ class CompareState(State):
         for i, t in enumerate(s.tracks):
             color = MODEL_COLORS[i % len(MODEL_COLORS)]
             pr = t.parse_rate(f)
-            vals = [t.spec if t.status != "failed" else f"{t.spec} (failed)", fmt(t.rmse[f], "{:.3f}"),
-                    fmt(None if pr is None else 100 * pr, "{:.1f}"), fmt(t.ms_per_frame(), "{:.1f}"),
-                    fmt(t.fps(), "{:.2f}")]
+            fps = t.fps()
+            name = self._fit(t.spec if t.status != "failed" else f"{t.spec} (failed)", int(cols[1] * col_w) - 6,
+                             th.small)
+            vals = [name, fmt(t.rmse[f], "{:.3f}"), fmt(None if pr is None else 100 * pr, "{:.1f}"),
+                    fmt(t.ms_per_frame(), "{:.1f}"), fmt(fps, "{:.0f}" if fps is not None and fps >= 100 else "{:.2f}")]
             for k, (c, v) in enumerate(zip(cols, vals)):
                 w = int(((cols[k + 1] if k + 1 < len(cols) else 1.0) - c) * col_w) - 6
                 W.text(surf, v, (12 + int(c * col_w), y), th.small, color if k == 0 else W.TEXT, w)

@@ -255,7 +255,7 @@ class EditorState(State):
             o = self.objects[self.selected]
             self.change(self.selected, replace(o, angle=_ra(o.angle + d)), "rotated")
 
-    def resize(self, f: float) -> None:
+    def scale_selected(self, f: float) -> None:
         if self.selected is not None:
             self.change(self.selected, self._scaled(self.objects[self.selected], f), "resized")
 
@@ -576,9 +576,9 @@ class EditorState(State):
                    pygame.K_KP_ENTER: self.run, pygame.K_l: self.load, pygame.K_o: self.open_files,
                    pygame.K_p: self.new_from_preset,
                    pygame.K_r: lambda: self.rotate(-ROTATE_STEP if shift else ROTATE_STEP),
-                   pygame.K_EQUALS: lambda: self.resize(SCALE_STEP), pygame.K_PLUS: lambda: self.resize(SCALE_STEP),
-                   pygame.K_KP_PLUS: lambda: self.resize(SCALE_STEP), pygame.K_MINUS: lambda: self.resize(1 / SCALE_STEP),
-                   pygame.K_KP_MINUS: lambda: self.resize(1 / SCALE_STEP),
+                   pygame.K_EQUALS: lambda: self.scale_selected(SCALE_STEP), pygame.K_PLUS: lambda: self.scale_selected(SCALE_STEP),
+                   pygame.K_KP_PLUS: lambda: self.scale_selected(SCALE_STEP), pygame.K_MINUS: lambda: self.scale_selected(1 / SCALE_STEP),
+                   pygame.K_KP_MINUS: lambda: self.scale_selected(1 / SCALE_STEP),
                    pygame.K_LEFT: lambda: self.nudge(-step, 0), pygame.K_RIGHT: lambda: self.nudge(step, 0),
                    pygame.K_UP: lambda: self.nudge(0, -step), pygame.K_DOWN: lambda: self.nudge(0, step)}
         if key in actions and not ctrl:
@@ -632,6 +632,11 @@ class EditorState(State):
                    ("run (enter)", self.run), ("compare's (l)", self.load), ("open (o)", self.open_files)]
         self._action_rects = [(cell(y + (k // 3) * ROW, k % 3), label, fn) for k, (label, fn) in enumerate(actions)]
         self._info_top = y + 3 * ROW + 4
+
+    def resize(self) -> None:
+        self.files = None  # a list laid out for the old size
+        self._layout()
+        self._changed()  # the canvas is drawn at the new scale
 
     def _cycle_gravity(self) -> None:
         self.set_world(gravity=float(self.gravity.value))

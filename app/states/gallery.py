@@ -1,4 +1,8 @@
-"""Gallery screen: eval reports (reports_dir/*/report.md), their PNG plots and GIFs, the report's text.
+"""Gallery screen: eval reports, their PNG plots and GIFs, the report's text.
+
+Every directory holding a report.md under reports_dir and the gallery_dirs (the shipped
+checkpoints' eval reports in assets/checkpoints/*/eval, training runs in runs/) is listed,
+newest first.
 
 GIFs play by decoding one frame at a time with PIL (a 100-frame comparison GIF
 held as surfaces would take over 100 MB); each frame is shown for its own duration.
@@ -6,6 +10,7 @@ held as surfaces would take over 100 MB); each frame is shown for its own durati
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -16,6 +21,7 @@ from app.states.base import Shared, State
 from physics_llm.render import to_surface
 
 LIST_W, PAD = 300, 12
+MAX_DEPTH = 4  # runs/<run>/eval/<report> is depth 3
 RESCAN_S = 2.0  # reports that appear (a finished eval job) show up within this
 TEXT_LINES = 200  # of report.md; the rest is in the file
 
@@ -60,6 +66,24 @@ class Media:
         return self._surface
 
 
+def find_reports(dirs: list[str]) -> list[Path]:
+    """Directories holding a report.md under `dirs` (missing ones skipped; hidden, temporary and
+    half-written directories and whatever lies inside a report are not searched)."""
+    found: list[Path] = []
+    for root in dict.fromkeys(dirs):
+        depth0 = len(Path(root).parts)
+        for cur, subdirs, files in os.walk(root):
+            d = Path(cur)
+            if "report.md" in files:
+                found.append(d)
+                subdirs[:] = []
+                continue
+            keep = len(d.parts) - depth0 < MAX_DEPTH
+            subdirs[:] = sorted(x for x in subdirs if keep and not x.startswith(".") and ".tmp-" not in x
+                                and ".old-" not in x)
+    return list(dict.fromkeys(found))
+
+
 class GalleryState(State):
     name = "gallery"
     hints = "Up/Down report  Left/Right picture  wheel scroll text  esc back  j jobs  q quit"
@@ -90,17 +114,36 @@ class GalleryState(State):
         self.text_rect = pygame.Rect(right.x, self.media_rect.bottom + PAD, right.width,
                                      right.bottom - self.media_rect.bottom - PAD)
 
+    def resize(self) -> None:
+        """A new window size: the list and the picture are laid out (and the picture scaled) again."""
+        self._layout()
+        self.list.set_items([self._label(p) for p in self.reports],
+                            self.reports.index(self.current) if self.current in self.reports else 0)
+        if self.media_paths:
+            self.show(self.media_index)
+
     # ------------------------------------------------------------ loading
 
     def scan(self) -> None:
         """List the report directories, newest first; keep the current one selected."""
-        found = [p.parent for p in Path(self.cfg.reports_dir).glob("*/report.md")]
-        self.reports = sorted(found, key=lambda p: (-p.stat().st_mtime, str(p)))
+        found = find_reports([self.cfg.reports_dir, *self.cfg.gallery_dirs])
+
+        def newest(p: Path):
+            try:
+                return -(p / "report.md").stat().st_mtime
+            except OSError:
+                return 0.0
+
+        self.reports = sorted(found, key=lambda p: (newest(p), str(p)))
         sel = self.reports.index(self.current) if self.current in self.reports else 0
-        self.list.set_items([p.name for p in self.reports], sel)
+        self.list.set_items([self._label(p) for p in self.reports], sel)
         self._scanned = time.monotonic()
         if self.current not in self.reports:
             self.open(self.reports[0] if self.reports else None)
+
+    def _label(self, p: Path) -> str:
+        """reports/NAME for reports_dir's, the path for the others (assets/checkpoints/gpt-small/eval)."""
+        return str(p)
 
     def open(self, report: Path | None) -> None:
         """Show a report directory: its PNGs then GIFs, and the first lines of report.md."""
@@ -149,7 +192,8 @@ class GalleryState(State):
             self.show(self.media_index + 1)
             return True
         if event.type == pygame.MOUSEBUTTONDOWN and event.button in (4, 5) and self.text_rect.collidepoint(event.pos):
-            self.text_top = max(0, min(self.text_top + (3 if event.button == 5 else -3), len(self.text) - 1))
+            rows = len(self._wrapped(self.text_rect.width - 20)) if self.text else 1
+            self.text_top = max(0, min(self.text_top + (3 if event.button == 5 else -3), rows - 1))
             return True
         if self.list.handle(event):
             self.list.picked = None
@@ -166,7 +210,10 @@ class GalleryState(State):
 
     def draw(self, surface) -> None:
         th = self.theme
-        W.text(surface, f"Reports in {self.cfg.reports_dir}/", (self.list.rect.x, self.list.rect.y - 26), th.big)
+        where = ", ".join(f"{d}/" for d in dict.fromkeys([self.cfg.reports_dir, *self.cfg.gallery_dirs]))
+        W.text(surface, f"Reports ({len(self.reports)})", (self.list.rect.x, self.list.rect.y - 26), th.big)
+        W.text(surface, f"in {where}", (self.list.rect.x + 130, self.list.rect.y - 22), th.small, W.DIM,
+               self.list.rect.width - 130)
         self.list.draw(surface, th, empty="no reports yet: run an eval (jobs screen)")
         W.panel(surface, self.media_rect)
         W.panel(surface, self.text_rect)
@@ -184,5 +231,16 @@ class GalleryState(State):
         if self.media is not None:
             s = self.media.surface()
             surface.blit(s, s.get_rect(center=self.media_rect.center))
-        rows = self.text[self.text_top:] if self.text else ["(select a report)"]
-        W.lines(surface, rows, self.text_rect.inflate(-20, -16), th.mono, W.TEXT, gap=1)
+        box = self.text_rect.inflate(-20, -16)
+        rows = self._wrapped(box.width)[self.text_top:] if self.text else ["(select a report)"]
+        W.lines(surface, rows, box, th.mono, W.TEXT, gap=1)
+
+    def _wrapped(self, width: int) -> list[str]:
+        """report.md's lines wrapped to the text box (cached per report and width)."""
+        key = (id(self.text), len(self.text), width)
+        if getattr(self, "_wrap_key", None) != key:
+            self._wrap_key = key
+            self._wrap_rows = [row for line in self.text
+                               for row in ([line] if self.theme.mono.size(line)[0] <= width
+                                           else W.wrap(line, self.theme.mono, width))]
+        return self._wrap_rows

@@ -37,6 +37,19 @@ class JobsState(State):
         self._previewed = 0.0
         self._layout()
 
+    CHOICES = ("gen_config", "gen_scenes", "train_config", "train_steps", "eval_source", "eval_ood", "eval_count",
+               "eval_horizon")
+
+    def resize(self) -> None:
+        """A new window size: the forms are laid out again, keeping what is chosen in them."""
+        kept = {name: getattr(self, name).index for name in self.CHOICES}
+        selected = self.list.selected
+        self._layout()
+        for name, index in kept.items():
+            getattr(self, name).index = index
+        self.list.set_items(self._job_rows(), selected)
+        self._previewed = 0.0
+
     def _layout(self) -> None:
         import pygame
 
@@ -118,7 +131,7 @@ class JobsState(State):
             return None
         job = self.shared.jobs.start(name, args, out=out)
         self._previewed = 0.0
-        self.list.set_items(self._job_rows(), len(self.shared.jobs.jobs) - 1)
+        self.list.set_items(self._job_rows(), len(self.shared.jobs.all()) - 1)
         self.say(f"started {job.command}")
         return job
 
@@ -130,14 +143,21 @@ class JobsState(State):
     def startup(self, persist: dict) -> None:
         super().startup(persist)
         self._previewed = 0.0  # the compare screen's model may have changed
+        if self.shared.jobs.jobs and self.list.selected < len(self.shared.jobs.history):
+            self.list.set_items(self._job_rows(), len(self.shared.jobs.all()) - 1)  # this session's newest job
 
     def _job_rows(self) -> list[str]:
-        return [f"#{k + 1}  {j.name:<9} {j.status:<9} {j.elapsed:6.1f} s   {j.out or ''}"
-                for k, j in enumerate(self.shared.jobs.jobs)]
+        rows = []
+        for k, j in enumerate(self.shared.jobs.all()):
+            p = j.progress() if j.status == "running" else None
+            pct = f"{100 * p[0] / p[1]:3.0f}%" if p and p[1] else "    "
+            past = "  (earlier session)" if getattr(j, "past", False) else ""
+            rows.append(f"#{k + 1}  {j.name:<9} {j.status:<9} {pct} {j.elapsed:7.1f} s   {j.out or ''}{past}")
+        return rows
 
-    def selected_job(self) -> Job | None:
-        jobs = self.shared.jobs.jobs
-        return jobs[self.list.selected] if jobs else None
+    def selected_job(self):
+        jobs = self.shared.jobs.all()
+        return jobs[self.list.selected] if jobs and self.list.selected < len(jobs) else None
 
     def get_event(self, event) -> bool:
         import pygame
@@ -206,11 +226,61 @@ class JobsState(State):
         W.panel(surface, self.output)
         if job is None:
             return
-        color = STATUS_COLORS[job.status]
+        color = STATUS_COLORS.get(job.status, W.TEXT)
         rc = "" if job.returncode is None else f" (exit {job.returncode})"
+        x, w = self.output.x + 10, self.output.width - 20
         W.text(surface, f"#{self.list.selected + 1} {job.name}: {job.status}{rc}, {job.elapsed:.1f} s",
-               (self.output.x + 10, self.output.y + 8), th.font, color)
-        W.text(surface, job.command, (self.output.x + 10, self.output.y + 30), th.mono, W.DIM, self.output.width - 20)
-        box = self.output.inflate(-20, -60).move(0, 22)
-        rows = box.height // (th.mono.get_linesize() + 1)
-        W.lines(surface, job.tail(rows), box, th.mono, W.TEXT, gap=1)
+               (x, self.output.y + 8), th.font, color, w)
+        y = self.output.y + 30
+        for row in W.wrap(job.command, th.mono, w)[:4]:  # the command in full (up to 4 lines)
+            W.text(surface, row, (x, y), th.mono, W.DIM)
+            y += th.mono.get_linesize()
+        y += 4
+        p = job.progress() if job.status == "running" else None
+        if p is not None:
+            bar = pygame.Rect(x, y, w, 16)
+            pygame.draw.rect(surface, W.BG, bar, border_radius=4)
+            if p[1]:
+                pygame.draw.rect(surface, W.ACCENT, (bar.x, bar.y, max(2, bar.width * min(p[0], p[1]) // p[1]),
+                                                     bar.height), border_radius=4)
+            W.text(surface, p[2], (bar.x + 8, bar.y), th.small, W.TEXT, bar.width - 16)
+            y += 22
+        if job.status == "failed":  # the error in full, wrapped, above the output
+            err = failure_message(job.tail(40))
+            rows = W.wrap(err, th.font, w)[:6]
+            W.lines(surface, rows, pygame.Rect(x, y, w, len(rows) * (th.font.get_linesize() + 2)), th.font, W.BAD)
+            y += len(rows) * (th.font.get_linesize() + 2) + 6
+        if job.status == "cancelled" and getattr(job, "removed", None):
+            rows = W.wrap("cancelled; removed " + ", ".join(job.removed), th.small, w)[:3]
+            W.lines(surface, rows, pygame.Rect(x, y, w, 3 * (th.small.get_linesize() + 2)), th.small, W.WARN)
+            y += len(rows) * (th.small.get_linesize() + 2) + 6
+        box = pygame.Rect(x, y, w, self.output.bottom - 8 - y)
+        line_h = th.mono.get_linesize() + 1
+        wrapped = []
+        for line in job.tail(max(1, box.height // line_h)):  # long lines wrap: nothing is cut off
+            wrapped += wrap_chars(line, th.mono, w)
+        rows = max(1, box.height // line_h)
+        W.lines(surface, wrapped[-rows:], box, th.mono, W.TEXT, gap=1)
+
+
+def failure_message(lines: list[str]) -> str:
+    """A failed job's error: its last `error:` line and what follows, else its last lines."""
+    for k in range(len(lines) - 1, -1, -1):
+        if lines[k].startswith("error:") or lines[k].startswith("Traceback"):
+            return " ".join(lines[k:]) if lines[k].startswith("error:") else lines[-1]
+    rest = [ln for ln in lines if ln.strip()]
+    return rest[-1] if rest else "(no output)"
+
+
+def wrap_chars(line: str, font, width: int) -> list[str]:
+    """Split a line into pieces no wider than width (at any character: output lines have long paths)."""
+    if font.size(line)[0] <= width:
+        return [line]
+    out, cur = [], ""
+    for ch in line:
+        if cur and font.size(cur + ch)[0] > width:
+            out.append(cur)
+            cur = ch
+        else:
+            cur += ch
+    return out + ([cur] if cur else [])
