@@ -367,3 +367,27 @@ def test_sync_rollout_of_a_hand_made_free_fall_is_ballistic_exact(app):
     st = make(scene, "baseline:ballistic", sync=True)
     run(st, 10)
     assert np.nanmax(st.tracks[0].rmse) < 1e-3
+
+
+def test_overlays_trails_velocity_errors_and_escaped_markers(app):
+    import pygame
+
+    shared, screen, make = app
+    scene = Scene(objects=[SceneObject(shape="circle", radius=10, material="wood", position=(500, 300),
+                                       velocity=(900, 0)),
+                           SceneObject(shape="box", size=(30, 30), material="steel", position=(300, 300))])
+    st = make(scene, "baseline:constvel", sync=True)  # constvel flies the first ball through the right wall
+    run(st, 30)
+    t = st.tracks[0]
+    assert t.pred[30, 0, 0] > scene.width > st.session.truth[30, 0, 0]  # the prediction left; the truth bounced
+    plain = st._pred_image(0, 30)
+    for k in (pygame.K_t, pygame.K_v, pygame.K_x):
+        st.get_event(pygame.event.Event(pygame.KEYDOWN, key=k, mod=0))
+    assert st.layers == {"trails", "velocity", "error"}
+    layered = st._pred_image(0, 30)
+    assert pygame.image.tobytes(layered, "RGB") != pygame.image.tobytes(plain, "RGB")
+    marker = (plain.get_width() - 7, round(t.pred[30, 0, 1] * st.renderer.scale) + 2)  # at the right edge
+    assert tuple(plain.get_at(marker))[:3] == (255, 70, 70)
+    st.draw(screen)
+    st.get_event(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_t, mod=0))
+    assert st.layers == {"velocity", "error"}

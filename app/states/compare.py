@@ -39,12 +39,18 @@ MODEL_COLORS = [(70, 140, 255), (250, 160, 60), (220, 100, 220)]  # blue (as PRE
 GRAB = (255, 230, 120)
 GRAB_BAND = (120, 96, 40)
 RELEASE_MARK = (255, 200, 60)
+VELOCITY_COLOR = (250, 210, 90)
+ESCAPED = (255, 70, 70)
+TRAIL_FRAMES = 40  # a trail is the body's path over this many frames
+ARROW_S = 0.1  # a velocity arrow is the distance covered in this many seconds
+ERROR_FULL_PX = 20.0  # per-object error colours: red at this many px and more
+LAYERS = {"t": "trails", "v": "velocity", "x": "error"}
 
 
 class CompareState(State):
     name = "compare"
     hints = ("space play/pause  . , step  - = speed  home/end  drag a body: fling it  r restart  n new scene  "
-             "m/M model  a add model  o overlay  s save  e j g screens  q quit")
+             "m/M model  a add model  o overlay  t trails  v velocity  x errors  s save  e j g screens  q quit")
 
     def __init__(self, shared: Shared, scene: Scene, models: list[str] | str, sync: bool = False,
                  loader=None):
@@ -59,6 +65,7 @@ class CompareState(State):
         self.sync = sync
         self.seed = scene.seed if scene.seed is not None else self.cfg.scene_seed
         self.overlay = False
+        self.layers: set[str] = set()  # "trails", "velocity", "error" (keys t, v, x)
         self.picker: W.ListPicker | None = None
         self._picking: int | None = None  # the panel the picker replaces (len(specs): add one)
         self._scrubbing = False
@@ -321,6 +328,11 @@ class CompareState(State):
                 self._open_picker(len(self.specs))
         elif k == pygame.K_o:
             self.overlay = not self.overlay
+        elif k in (pygame.K_t, pygame.K_v, pygame.K_x):
+            name = LAYERS[{pygame.K_t: "t", pygame.K_v: "v", pygame.K_x: "x"}[k]]
+            self.layers ^= {name}
+            self.say(f"{name} {'on' if name in self.layers else 'off'}  (overlays: "
+                     f"{', '.join(sorted(self.layers)) or 'none'}; o: truth under the prediction)")
         elif k == pygame.K_s:
             path = save_numbered(self.scene, self.cfg.scenes_dir)
             self.say(f"saved the scene to {path}")
@@ -468,8 +480,14 @@ class CompareState(State):
             self._surfaces[key] = cached
         return cached[1]
 
+    def _stamp(self, f: int) -> tuple:
+        return (self._version, f, self.overlay, tuple(sorted(self.layers)))
+
     def _truth_image(self, f: int):
-        return to_surface(self.renderer.frame(self.session.truth[f], color=TRUTH if self.overlay else None))
+        s = self.session
+        surf = to_surface(self.renderer.frame(s.truth[f], color=TRUTH if self.overlay else None))
+        self._draw_layers(surf, s.truth, np.isfinite(s.truth[:, 0, 0]), f, TRUTH_DIM)
+        return surf
 
     def _pred_image(self, i: int, f: int):
         import pygame
@@ -491,7 +509,70 @@ class CompareState(State):
             for p, q in zip(a.tolist(), b.tolist()):
                 if p != q:
                     pygame.draw.line(surf, ERROR, p, q, 1)
+        self._draw_layers(surf, t.pred, t.copy | t.have, f, tuple(c // 2 for c in color))
+        if "error" in self.layers and not t.copy[f]:
+            self._draw_object_errors(surf, pred, s.truth[f])
+        self._draw_escaped(surf, pred)
         return surf
+
+    def _draw_layers(self, surf, frames: np.ndarray, have: np.ndarray, f: int, trail_color) -> None:
+        """Trails (the last TRAIL_FRAMES positions) and velocity arrows on a panel surface."""
+        import pygame
+
+        sc = self.renderer.scale
+        if "trails" in self.layers:
+            a = f
+            while a > 0 and f - a < TRAIL_FRAMES and have[a - 1]:
+                a -= 1
+            if f - a >= 1:
+                pts = np.clip(frames[a:f + 1, :, :2].astype(np.float64) * sc, -1e4, 1e4)  # (T, N, 2)
+                ok = np.isfinite(pts).all(axis=(0, 2))
+                for i in np.flatnonzero(ok).tolist():
+                    pygame.draw.lines(surf, trail_color, False, pts[:, i].tolist(), 1)
+        if "velocity" in self.layers:
+            st = frames[f].astype(np.float64)
+            for x, y, vx, vy in st[:, :4].tolist():
+                if not all(map(math.isfinite, (x, y, vx, vy))):
+                    continue
+                a = (x * sc, y * sc)
+                b = ((x + vx * ARROW_S) * sc, (y + vy * ARROW_S) * sc)
+                if math.dist(a, b) < 3:
+                    continue
+                pygame.draw.line(surf, VELOCITY_COLOR, a, b, 2)
+                ang = math.atan2(b[1] - a[1], b[0] - a[0])
+                for side in (-0.5, 0.5):
+                    pygame.draw.line(surf, VELOCITY_COLOR, b, (b[0] - 7 * math.cos(ang + side),
+                                                               b[1] - 7 * math.sin(ang + side)), 2)
+
+    def _draw_object_errors(self, surf, pred: np.ndarray, true: np.ndarray) -> None:
+        """Each predicted body ringed in a colour for its position error: green 0 px to red ERROR_FULL_PX or more."""
+        import pygame
+
+        sc = self.renderer.scale
+        err = np.sqrt(((pred[:, :2].astype(np.float64) - true[:, :2]) ** 2).sum(1))
+        for o, p, e in zip(self.scene.objects, pred[:, :2].astype(np.float64).tolist(), err.tolist()):
+            if not (math.isfinite(e) and all(map(math.isfinite, p))):
+                continue
+            u = min(e / ERROR_FULL_PX, 1.0)
+            color = (int(80 + 175 * u), int(210 - 150 * u), int(100 - 50 * u))
+            size = o.radius if o.shape == "circle" else 0.5 * math.hypot(*o.size)
+            pygame.draw.circle(surf, color, (p[0] * sc, p[1] * sc), max(3, size * sc + 3), 2)
+
+    def _draw_escaped(self, surf, pred: np.ndarray) -> None:
+        """A red marker at the edge where a predicted body's centre has left the world (or become non-finite)."""
+        import pygame
+
+        W_, H_ = self.scene.width, self.scene.height
+        sc = self.renderer.scale
+        xy = pred[:, :2].astype(np.float64)
+        out = ~np.isfinite(xy).all(axis=1) | (xy[:, 0] < 0) | (xy[:, 0] > W_) | (xy[:, 1] < 0) | (xy[:, 1] > H_)
+        if not out.any():
+            return
+        w, h = surf.get_size()
+        for x, y in np.nan_to_num(xy[out], nan=W_ / 2, posinf=1e9, neginf=-1e9).tolist():
+            cx, cy = min(max(x * sc, 6), w - 7), min(max(y * sc, 6), h - 7)
+            pygame.draw.polygon(surf, ESCAPED, [(cx, cy - 6), (cx + 6, cy + 5), (cx - 6, cy + 5)])
+        W.text(surf, f"{int(out.sum())} left the world", (6, 4), self.theme.small, ESCAPED)
 
     def draw(self, surface) -> None:
         import pygame
@@ -502,7 +583,7 @@ class CompareState(State):
         room = (add.x if add is not None else p0.right) - p0.x - 8
         self._caption(surface, [f"truth (Pymunk)   frame {f}", f"truth  frame {f}", f"truth {f}"], p0.x,
                       p0.y - CAPTION_H + 3, room)
-        surface.blit(self._surface("truth", (self._version, f, self.overlay), lambda: self._truth_image(f)), p0)
+        surface.blit(self._surface("truth", self._stamp(f), lambda: self._truth_image(f)), p0)
         if add is not None:
             W.Button(add, "+ model (a)").draw(surface, th)
         if s.joint is not None:  # the held point and the mouse, joined by the joint
@@ -524,8 +605,7 @@ class CompareState(State):
             self._caption(surface, tags, None, p.y - CAPTION_H + 3, right - buttons[i].right - 8, right=right,
                           color=W.DIM if t.copy[f] else W.TEXT)
             if t.shown(f):
-                surface.blit(self._surface(f"pred{i}", (self._version, f, self.overlay),
-                                           lambda i=i: self._pred_image(i, f)), p)
+                surface.blit(self._surface(f"pred{i}", self._stamp(f), lambda i=i: self._pred_image(i, f)), p)
                 if t.out:
                     self._draw_note(surface, p, t.error, W.BAD, strip=True)
             else:
