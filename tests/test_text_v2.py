@@ -46,7 +46,7 @@ def rows(n):
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), n=st.integers(1, 4), encoding=st.sampled_from(["residual", "absolute"]))
+@given(data=st.data(), n=st.integers(1, 4), encoding=st.sampled_from(["residual", "absolute", "walls"]))
 def test_v2_round_trip_is_exact_to_the_quantisation(data, n, encoding):
     """Negative and large values, boxes at any angle: parse(format(state)) is within half a unit."""
     shapes = data.draw(st.lists(st.tuples(st.sampled_from("cb"), st.floats(2.0, 40.0)), min_size=n, max_size=n))

@@ -4,6 +4,8 @@ copy:      the last frame again.
 constvel:  x + v*dt, v unchanged.
 ballistic: the exact free-flight rule of Pymunk (gravity, no contacts), so on a
            body that touches nothing it is exact.
+walls:     ballistic, then a bounce off any wall the body would cross (physics_llm/sim/prior.py):
+           the rule the `walls` text encoding writes its targets against.
 """
 
 from __future__ import annotations
@@ -39,4 +41,14 @@ class Ballistic(Predictor):
         return free_flight(last, scene.gravity, scene.dt, scene.substeps), np.ones(last.shape[:2], dtype=bool)
 
 
-BASELINES = {"copy": Copy, "constvel": ConstVel, "ballistic": Ballistic}
+class Walls(Predictor):
+    name = "baseline:walls"
+
+    def _predict(self, scene: Scene, windows: np.ndarray, target_index: np.ndarray):
+        from physics_llm.sim.prior import wall_prior
+
+        last = windows[:, -1].astype(np.float64)
+        return wall_prior(scene, last), np.ones(last.shape[:2], dtype=bool)
+
+
+BASELINES = {"copy": Copy, "constvel": ConstVel, "ballistic": Ballistic, "walls": Walls}

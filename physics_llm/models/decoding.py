@@ -66,7 +66,7 @@ def field_digits(encoding: str, order: str = "state") -> tuple[int, ...]:
     """Most digits of each written field of a target line in this encoding and field order."""
     from physics_llm.text.target import ORDERS
 
-    if encoding != "residual":
+    if encoding not in ("residual", "walls"):
         return (MAX_NUMBER_DIGITS,) * FIELDS
     return tuple(RESIDUAL_DIGITS[c] for c in ORDERS[order])
 

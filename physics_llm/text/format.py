@@ -33,7 +33,8 @@ class TextFormat:
     """How states become text. The default trains fastest (docs/DESIGN.md "Measured facts").
 
     view:             "object" (one bounded prompt per object) or "scene" (one prompt per frame).
-    encoding:         "residual" (next state minus free flight) or "absolute".
+    encoding:         "residual" (next state minus free flight), "absolute", or "walls" (next
+                      state minus free flight with wall bounces, physics_llm/sim/prior.py).
     context:          C, past frames in the prompt (the last one is the frame before the target).
     neighbours:       object view: at most this many nearest neighbours.
     neighbour_radius: object view: px; a wall or a neighbour is listed when the gap to it is at
@@ -62,9 +63,9 @@ class TextFormat:
             raise ConfigError(f"text order must be one of {', '.join(ORDERS)}, got {self.order!r}")
         if not isinstance(self.gaps, bool):
             raise ConfigError(f"text gaps must be true or false, got {self.gaps!r}")
-        if self.version == 1 and (self.order != "state" or self.gaps):
-            raise ConfigError("text order and gaps are version 2 fields: set version: 2 "
-                              "(version 1 is the original format, order state and gaps false)")
+        if self.version == 1 and (self.order != "state" or self.gaps or self.encoding == "walls"):
+            raise ConfigError("text order, gaps and the walls encoding are version 2 fields: set version: 2 "
+                              "(version 1 is the original format: order state, gaps false, residual or absolute)")
         if self.view not in VIEWS:
             raise ConfigError(f"text view must be one of {', '.join(VIEWS)}, got {self.view!r}")
         if self.encoding not in ENCODINGS:

@@ -7,6 +7,8 @@ it with `read_line` below, so writing and reading cannot drift apart.
 
 Encodings (docs/DESIGN.md "Text"):
 - absolute: quantize(next state).
+- walls: as residual, against free flight with wall bounces (physics_llm/sim/prior.py):
+  the bounce off a wall is in the rule, the model writes its correction.
 - residual: quantize_diff(next state, free_flight(last context frame)), i.e. the
   difference is taken in float64 and then rounded (the angle difference wrapped
   first). In free flight it is exactly zero: float32 storage moves the two states
@@ -30,7 +32,8 @@ from physics_llm.sim.scene import Scene
 from physics_llm.sim.state import free_flight
 from physics_llm.text.units import MAX_DIGITS, SCALE, dequantize, quantize, quantize_diff
 
-ENCODINGS = ("residual", "absolute")
+ENCODINGS = ("residual", "absolute", "walls")
+RESIDUALS = ("residual", "walls")  # encodings written as a difference from a rule's prediction
 # Target field orders (TextFormat.order): the written line's columns as state columns. "state" is
 # x y vx vy angle w; "vel_first" writes vx vy w x y angle. Greedy decoding commits to the first
 # field before it sees the rest, and the field that decides "did a contact happen" is a velocity
@@ -58,12 +61,22 @@ def ballistic(scene: Scene, last: np.ndarray) -> np.ndarray:
     return free_flight(np.asarray(last, dtype=np.float64), scene.gravity, scene.dt, scene.substeps)
 
 
+def base(scene: Scene, last: np.ndarray, encoding: str) -> np.ndarray:
+    """The rule a residual encoding is written against: free flight (`residual`) or free flight
+    with wall bounces (`walls`, physics_llm/sim/prior.py)."""
+    if encoding == "walls":
+        from physics_llm.sim.prior import wall_prior
+
+        return wall_prior(scene, last)
+    return ballistic(scene, last)
+
+
 def encode(scene: Scene, last: np.ndarray, next_state: np.ndarray, encoding: str) -> np.ndarray:
     """(..., N, 6) last context frame and next state -> (..., N, 6) int64 target numbers."""
     if encoding == "absolute":
         return quantize(next_state)
-    if encoding == "residual":
-        return quantize_diff(next_state, ballistic(scene, last))
+    if encoding in RESIDUALS:
+        return quantize_diff(next_state, base(scene, last, encoding))
     raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
 
 
@@ -75,8 +88,8 @@ def decode(scene: Scene, last: np.ndarray, ints: np.ndarray, encoding: str) -> n
     vals = dequantize(ints)
     if encoding == "absolute":
         return vals
-    if encoding == "residual":
-        return ballistic(scene, last) + vals
+    if encoding in RESIDUALS:
+        return base(scene, last, encoding) + vals
     raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
 
 
