@@ -182,3 +182,28 @@ def test_rollout_validation_logs_beside_constvel_and_keeps_the_best_checkpoint(d
 def test_bad_init_from_is_one_line(data, tmp_path):
     r = cli("--config", TINY, "--data", data, "--out", tmp_path / "r", "--set", f"init_from={tmp_path / 'none'}")
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no checkpoint" in r.stderr
+
+
+@pytest.mark.parametrize("name, params", [("gpt_small", 10.9e6), ("gpt_base", 99.7e6)])
+def test_presets_have_their_size_and_a_block_that_holds_v2_examples(name, params, data):
+    """configs/train/gpt_small.yaml (the original 6x6x384) and gpt_base.yaml (~100M) for GPUs."""
+    from physics_llm.models.gpt import GPT, GPTConfig
+
+    cfg = load_config(TrainGPTConfig, REPO / "configs" / "train" / f"{name}.yaml")
+    with torch.device("meta"):  # the shapes only
+        model = GPT(GPTConfig(vocab_size=DigitTokenizer().vocab_size, **cfg.model_kwargs()))
+    assert model.num_params() == pytest.approx(params, rel=0.01)
+    assert cfg.batch_size % cfg.micro_batches == 0 and cfg.micro_batches % 8 == 0  # 1, 2, 4 or 8 processes
+    s = ExampleSampler(open_dataset(data, "train"), cfg.text_format(), DigitTokenizer(), cfg.block_size,
+                       cfg.onset_weight, cfg.onset_px_s)
+    longest = max(len(s.example(int(g))[0]) for g in s.draw(np.random.default_rng(0), 300))
+    assert longest < cfg.block_size == 512
+
+
+@pytest.mark.slow
+def test_the_small_preset_trains_on_the_cpu(data, tmp_path):
+    r = cli("--config", REPO / "configs/train/gpt_small.yaml", "--data", data, "--out", tmp_path / "s",
+            "--set", "steps=2", "--set", "batch_size=8", "--set", "eval_examples=8", "--set", "eval_windows=1",
+            "--set", "eval_rollouts=0", "--set", "data_workers=0", "--set", "threads=1")
+    assert r.returncode == 0, r.stderr
+    assert [int(row["step"]) for row in log_rows(tmp_path / "s")] == [0, 2]

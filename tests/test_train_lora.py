@@ -217,3 +217,17 @@ def test_train_lora_cli_errors(case, message, base, data, tmp_path):
     lines = r.stderr.strip().splitlines()
     assert lines[-1].startswith("error: ") and message in lines[-1], r.stderr
     assert not (tmp_path / "run/adapter").exists()
+
+
+def test_gradient_checkpointing_trains_the_same_adapter(base, data, tmp_path):
+    """gradient_checkpointing recomputes activations in the backward pass: the same weights, less memory."""
+    from safetensors.torch import load_file
+
+    for gc in (False, True):
+        cfg = tiny_cfg(base, eval_windows=0, eval_examples=4, lora_dropout=0.0, gradient_checkpointing=str(gc).lower())
+        train(cfg, data, tmp_path / f"gc{gc}", progress=False)
+    a = load_file(tmp_path / "gcFalse/adapter/adapter_model.safetensors")
+    b = load_file(tmp_path / "gcTrue/adapter/adapter_model.safetensors")
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-7) for k in a)
+    rows = [list(csv.DictReader(open(tmp_path / f"gc{gc}/log.csv")))[-1] for gc in (False, True)]
+    assert float(rows[1]["train_loss"]) == pytest.approx(float(rows[0]["train_loss"]), rel=1e-5)

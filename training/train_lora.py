@@ -141,7 +141,11 @@ def _run(cfg: TrainLoRAConfig, data, out: Path, resume: bool, rt, stop, progress
         if not getattr(base, "supports_gradient_checkpointing", False):
             raise UserError(f"gradient_checkpointing: {cfg.base} ({type(base).__name__}) does not support it; "
                             "use --set gradient_checkpointing=false")
-        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable = getattr(base, "activation_checkpointing_enable", None)  # transformers 5's name
+        if enable is not None:
+            enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     fmt, tokens = cfg.text_format(), HFTokens(tok)
     model = apply_lora(base, cfg)
     step, acc = 0, loop.new_acc()
