@@ -142,9 +142,12 @@ class Control:
 
         from app.config import MIN_SIZE
 
-        w, h = max(w, MIN_SIZE[0]), max(h, MIN_SIZE[1])
-        if (w, h) != tuple(self.screen.get_size()):
-            self.screen = pygame.display.set_mode((w, h), pygame.RESIZABLE)
+        want = max(w, MIN_SIZE[0]), max(h, MIN_SIZE[1])
+        surface = pygame.display.get_surface()
+        if (w, h) != want or surface is None or surface.get_size() != want:
+            surface = pygame.display.set_mode(want, pygame.RESIZABLE)  # also pulls a too-small window back up
+        self.screen = surface
+        w, h = want
         self.shared.body = body_rect(w, h)
         for state in self.states.values():
             state.resize()
@@ -245,4 +248,6 @@ def build_app(cfg, screen, scene, start: str = "compare", sync: bool = False, cw
                     body=body_rect(w, h))
     states = {"compare": CompareState(shared, scene, models or [cfg.model], sync=sync), "editor": EditorState(shared),
               "jobs": JobsState(shared), "gallery": GalleryState(shared)}
+    if start != "compare":
+        states["compare"].cleanup()  # its models wait until the user opens it
     return Control(screen, shared, states, start, cfg.fps)

@@ -155,8 +155,10 @@ class Worker:
                 self.status, self.error, self.user_error = "failed", f"{self.spec}: {msg[1]}", msg[2]
             else:
                 out.append(msg)
-        if self.status == "loading" and not self.runner.is_alive() and not got:
-            self.status, self.error = "failed", f"{self.spec}: the model worker ended before loading"
+        if self.status != "failed" and not got and not self._closed and not self.runner.is_alive():
+            code = f" (exit code {self.runner.exitcode})" if self.process else ""
+            when = "before loading" if self.status == "loading" else "while predicting"
+            self.status, self.error = "failed", f"{self.spec}: the model worker ended {when}{code}"
         return out
 
     def wait_loaded(self, timeout: float) -> bool:

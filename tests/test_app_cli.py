@@ -70,14 +70,15 @@ def test_a_headless_run_with_a_bad_model_exits_2_with_one_line(tmp_path):
 
 def test_live_seconds_writes_stats_and_every_model_is_in_step(tmp_path):
     out = tmp_path / "live.json"
-    r = app_cli("--live-seconds", "2", "--stats", out, "--model", "baseline:constvel", "--model", "oracle",
+    r = app_cli("--live-seconds", "3", "--stats", out, "--model", "baseline:constvel", "--model", "oracle",
                 "--set", "max_frames=2000")
     assert r.returncode == 0, r.stderr
     st = json.loads(out.read_text())
     for k in ("truth_frame", "model_frames", "ui_frame_ms_median", "ui_frame_ms_p95", "model_ms_per_frame"):
         assert k in st
     assert st["model_frames"] == {"baseline:constvel": st["truth_frame"], "oracle": st["truth_frame"]}
-    assert st["in_step"] and 30 <= st["truth_frame"] <= 150  # 60 frames/s pacing for 2 s (fewer on a loaded machine)
+    # never faster than real time: 60 frames/s for 3 s (far fewer when a loaded machine starves the UI)
+    assert st["in_step"] and 10 <= st["truth_frame"] <= 3 * 60 + 2
     assert 0 < st["ui_frame_ms_median"] <= st["ui_frame_ms_p95"]
     assert set(st["model_ms_per_frame"]) == {"baseline:constvel", "oracle"}
     assert all(v > 0 for v in st["model_ms_per_frame"].values())

@@ -112,9 +112,14 @@ def test_a_slow_model_keeps_every_panel_on_the_same_frame(app):
     shared, screen, make = app
     st = make(random_scene(2, stage=1), ["slow", "baseline:constvel"], loader=slow_loader(0.05))
     s = st.session
-    t0 = time.perf_counter()
+    t0 = last = time.perf_counter()
+    named = set()
     while time.perf_counter() - t0 < 1.5:
-        st.update(1 / 60)
+        now = time.perf_counter()
+        st.update(now - last)  # the real time since the last frame, as the app's loop gives it
+        last = now
+        if st.frame >= 5:  # past the first frames (the fast model's thread starting up)
+            named |= {t.spec for t in s.bottleneck()}
         slow, fast = st.tracks
         f = st.frame
         assert f <= s.L and slow.shown(f) and fast.shown(f)  # every panel has the head's frame
@@ -122,11 +127,11 @@ def test_a_slow_model_keeps_every_panel_on_the_same_frame(app):
         assert s.L < 3 or slow.have[s.L] or slow.copy[s.L]  # ... and L is a frame the slow model has
         time.sleep(1 / 120)
         st.draw(screen)
-    assert 10 <= st.frame <= 40  # about 20 frames/s, far below the 90 frames 1.5 s of truth would be
+    assert 5 <= st.frame <= 40  # about 20 frames/s, far below the 90 frames 1.5 s of truth would be
     assert fast.have[3:100].all()  # the fast model has computed ahead: it does not hold anyone back
-    assert [t.spec for t in s.bottleneck()] == ["slow"]
+    assert named == {"slow"}  # the view names the slow model, never the fast one
     fps = slow.fps()
-    assert 5 < fps < 25
+    assert 3 < fps < 25
     stats = st.numbers()
     assert stats["model_frames"] == {"slow": st.frame, "baseline:constvel": st.frame}
 
@@ -391,3 +396,28 @@ def test_overlays_trails_velocity_errors_and_escaped_markers(app):
     st.draw(screen)
     st.get_event(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_t, mod=0))
     assert st.layers == {"velocity", "error"}
+
+
+@pytest.mark.slow
+def test_a_tiny_gpt_in_its_own_process_stays_in_step(app, tmp_path):
+    """The gpt: path end to end: a spawned worker process loads a tiny checkpoint and predicts every frame."""
+    import torch
+
+    from physics_llm.models.checkpoint import save_checkpoint
+    from physics_llm.models.gpt import GPT, GPTConfig
+    from physics_llm.text import DigitTokenizer, TextFormat
+
+    torch.manual_seed(0)
+    cfg = GPTConfig(vocab_size=64, block_size=384, n_layer=1, n_head=2, n_embd=32)
+    save_checkpoint(tmp_path / "ck", GPT(cfg), cfg, TextFormat(), DigitTokenizer(), step=1)
+    shared, screen, make = app
+    spec = f"gpt:{tmp_path / 'ck'}"
+    st = make(random_scene(1, stage=1), [spec, "baseline:constvel"], sync=True)
+    w = st.workers[spec]
+    assert w.process and w.wait_loaded(120) and w.status == "ready", w.error
+    run(st, 6)
+    assert st.numbers()["model_frames"] == {spec: 6, "baseline:constvel": 6}
+    t = st.tracks[0]
+    assert t.have[3:7].all() and t.ms_per_frame() > 0
+    st.close()
+    assert not w.runner.is_alive()
