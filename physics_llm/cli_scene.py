@@ -34,12 +34,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_random(args) -> int:
-    from physics_llm.io import refuse_dataset_target
+    from physics_llm.io import check_out_file
     from physics_llm.sim.generate import random_scene
     from physics_llm.sim.ood import ood_scene
-    from physics_llm.sim.scene import save_scene
+    from physics_llm.sim.scene import MAX_SEED, save_scene
 
-    refuse_dataset_target(args.out, "--out")
+    check_out_file(args.out, "--out")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise UserError(f"--seed must be a whole number 0..2**64-1, got {args.seed}")
     scene = ood_scene(args.ood, args.seed) if args.ood else random_scene(args.seed, stage=args.stage)
     save_scene(scene, args.out)
     what = f"ood {args.ood}" if args.ood else f"stage {scene.tags.get('stage')}"
@@ -63,20 +65,25 @@ def cmd_validate(args) -> int:
 def cmd_simulate(args) -> int:
     import numpy as np
 
-    from physics_llm.sim.scene import load_scene
+    from physics_llm.io import check_out_file
+    from physics_llm.sim.scene import check_work, load_scene
     from physics_llm.sim.simulate import simulate
 
     if not args.out and not args.gif:
         raise UserError("scene simulate: nothing to write; give --out FILE.npz and/or --gif FILE.gif")
     if args.frames is not None and args.frames < 2:
         raise UserError(f"--frames must be >= 2, got {args.frames}")
-    from physics_llm.io import refuse_dataset_target
-
     for flag, path in (("--out", args.out), ("--gif", args.gif)):
         if path:
-            refuse_dataset_target(path, flag)  # before the simulation: nothing is written into a dataset
+            check_out_file(path, flag)  # before the simulation: a bad path or a dataset is refused first
     scene = load_scene(args.path)
-    tr = simulate(scene, frames=args.frames)
+    frames = scene.frames if args.frames is None else args.frames
+    check_work(scene.n, frames, scene.substeps, "--frames" if args.frames is not None else "frames")
+    if args.gif:
+        from physics_llm.gifs import check_gif_frames
+
+        check_gif_frames(frames, f"--gif {args.gif}")
+    tr = simulate(scene, frames=frames)
     if args.out:
         from physics_llm.io import atomic_write_bytes
 

@@ -84,6 +84,23 @@ def from_dict(cls: type[T], data: dict, *, source: str = "config") -> T:
     return cfg
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config file is a few dozen lines
+
+
+def load_yaml(text: str, where: str):
+    """yaml.safe_load with every failure as one ConfigError line (syntax, a `!!python` tag, nesting)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = f" at line {e.problem_mark.line + 1} column {e.problem_mark.column + 1}" if e.problem_mark else ""
+        what = " ".join(str(e.problem or e.context or "syntax error").split())
+        raise ConfigError(f"{where}: not valid YAML ({what}{mark})") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{where}: not valid YAML ({' '.join(str(e).split())[:200]})") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: nested too deeply (a config is a flat mapping of keys to values)") from None
+
+
 def parse_sets(sets: list[str] | None) -> dict:
     """`key=value` strings -> dict; values are YAML (numbers, lists, true/false)."""
     out: dict[str, Any] = {}
@@ -95,6 +112,8 @@ def parse_sets(sets: list[str] | None) -> dict:
             out[k.strip()] = yaml.safe_load(v)
         except yaml.YAMLError:
             out[k.strip()] = v
+        except RecursionError:
+            raise ConfigError(f"--set {k.strip()}: value nested too deeply") from None
     return out
 
 
@@ -104,13 +123,10 @@ def load_config(cls: type[T], path: str | Path | None = None, sets: list[str] | 
     data: dict[str, Any] = {}
     source = "config"
     if path is not None:
+        from physics_llm.io import read_text
+
         p = Path(path)
-        if not p.exists():
-            raise ConfigError(f"{p}: no such config file")
-        try:
-            loaded = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: not valid YAML ({e})") from None
+        loaded = load_yaml(read_text(p, "config file", MAX_CONFIG_BYTES, ConfigError), str(p)) or {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"{p}: expected a mapping of keys to values")
         data.update(loaded)

@@ -6,6 +6,12 @@ fixed palette (no dithering, no per-frame palettes). That keeps the bytes
 deterministic for the same input and the files small (measured: a 100-frame,
 30-object comparison GIF at the default scale is well under 2 MB).
 Both writers write atomically (temp file + rename).
+
+Limits (checked before anything is drawn): a GIF holds at most MAX_GIF_FRAMES frames, and a
+panel is drawn at most MAX_PANEL_PX pixels on its longer side (a bigger world is drawn at a
+smaller scale), so memory stays bounded whatever the scene: frames are drawn and
+quantised one at a time, and Pillow keeps only the palette images (about 0.3 MB each at
+the default size).
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ TRUTH_DIM = (40, 110, 56)  # truth under the prediction in the overlay panel
 ERROR = (240, 60, 50)  # red: true -> predicted position
 UNPARSED = (150, 150, 150)  # grey, hollow: objects the model did not produce
 TEXT = (235, 235, 235)
+MAX_GIF_FRAMES = 1000  # about 300 MB of palette frames at the default comparison size
+MAX_PANEL_PX = 800  # the longer side of one panel: the default world at scale 0.5 is 400 px
 STRIP_BG = (34, 37, 45)
 AXIS = (90, 96, 108)
 FONT_SIZE = 11
@@ -60,17 +68,33 @@ def _draw(img):
     return d
 
 
-def _save_gif(frames: list, path: str | Path, fps: float) -> Path:
-    """RGB PIL frames -> GIF at `path` (temp file + rename), `fps` frames per second, looping."""
+def check_gif_frames(n: int, what: str = "the GIF") -> None:
+    """UserError if a GIF of n frames is more than MAX_GIF_FRAMES (call it before the work that makes them)."""
+    if n > MAX_GIF_FRAMES:
+        from physics_llm.errors import UserError
+
+        raise UserError(f"{what} would have {n} frames; a GIF holds at most {MAX_GIF_FRAMES} "
+                        f"(ask for fewer frames)")
+
+
+def panel_scale(scene: Scene, scale: float) -> float:
+    """`scale`, or less so that the world's longer side is at most MAX_PANEL_PX pixels."""
+    return min(scale, MAX_PANEL_PX / max(scene.width, scene.height))
+
+
+def _save_gif(frames, path: str | Path, fps: float) -> Path:
+    """RGB PIL frames (any iterable: drawn lazily) -> GIF at `path` (temp file + rename), `fps` frames
+    per second, looping. Each frame is quantised as it comes, so no RGB frame is kept."""
     from PIL import Image
 
-    if not frames:
-        raise ValueError("a GIF needs at least one frame")
     pal = _palette_image()
-    quantized = [f.quantize(palette=pal, dither=Image.Dither.NONE) for f in frames]
+    quantized = (f.quantize(palette=pal, dither=Image.Dither.NONE) for f in frames)
+    first = next(quantized, None)
+    if first is None:
+        raise ValueError("a GIF needs at least one frame")
     p = Path(path)
     with atomic_path(p, suffix=".gif") as tmp:
-        quantized[0].save(tmp, format="GIF", save_all=True, append_images=quantized[1:],
+        first.save(tmp, format="GIF", save_all=True, append_images=quantized,
                           duration=int(round(1000.0 / fps)), loop=0, optimize=True)
     return p
 
@@ -93,13 +117,15 @@ def write_trajectory_gif(scene: Scene, traj: np.ndarray, path: str | Path, fps: 
     traj = _check_traj(scene, traj, "traj")
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
-    r = Renderer(scene, scale)
-    frames = []
-    for state in traj[::every]:
-        img = r.blank()
-        r.draw(img, state)
-        frames.append(img)
-    return _save_gif(frames, path, fps)
+    check_gif_frames(len(traj[::every]))
+    r = Renderer(scene, panel_scale(scene, scale))
+
+    def frames():
+        for state in traj[::every]:
+            img = r.blank()
+            r.draw(img, state)
+            yield img
+    return _save_gif(frames(), path, fps)
 
 
 # ---------------------------------------------------------------- comparison
@@ -162,6 +188,8 @@ def write_comparison_gif(scene: Scene, truth: np.ndarray, pred: np.ndarray, path
     parsed = np.ones(truth.shape[:2], dtype=bool) if parsed is None else np.asarray(parsed, dtype=bool)
     if parsed.shape != truth.shape[:2]:
         raise ValueError(f"parsed must be (T, N) = {truth.shape[:2]}, got shape {parsed.shape}")
+    check_gif_frames(t_len)
+    scale = panel_scale(scene, scale)
     r = Renderer(scene, scale)
     pw, ph = r.size
     font = _font()
@@ -174,8 +202,8 @@ def write_comparison_gif(scene: Scene, truth: np.ndarray, pred: np.ndarray, path
     for k, (name, series) in enumerate(_curves(scene, truth, pred)):
         _plot(sd, (k * pw + 6, plot_top, (k + 1) * pw - 6, strip_h - 4), name, series, t_len, font)
     captions = [("truth", TRUTH), ("prediction", PRED), ("overlay", TEXT)]
-    frames = []
-    for t in range(t_len):
+
+    def _comparison_frame(t: int):
         frame = Image.new("RGB", (3 * pw, ph + strip_h), STRIP_BG)
         ok = parsed[t]
         panels = [r.blank() for _ in range(3)]
@@ -197,8 +225,9 @@ def write_comparison_gif(scene: Scene, truth: np.ndarray, pred: np.ndarray, path
         parse_rate = 100.0 * ok.mean()
         d.text((6, ph + 3), f"{title}   frame {start_frame + t}  (step {t}/{t_len - 1})   "
                             f"parsed {parse_rate:.0f}%", fill=TEXT, font=font)
-        frames.append(frame)
-    return _save_gif(frames, path, fps)
+        return frame
+
+    return _save_gif((_comparison_frame(t) for t in range(t_len)), path, fps)
 
 
 def _error_lines(d, truth_state: np.ndarray, pred_state: np.ndarray, scale: float) -> None:

@@ -267,6 +267,31 @@ def read_text(path: str | Path, what: str = "file", max_bytes: int = 16 << 20, e
         raise _user_error(f"{p}: not a text file (byte {e.start} is not UTF-8); give a {what}", error) from None
 
 
+def _writable_place(p: Path, what: str) -> None:
+    """UserError unless the nearest existing ancestor of p is a directory this process may write into."""
+    parent = p.absolute().parent
+    existing = next((a for a in (parent, *parent.parents) if a.exists() or a.is_symlink()), None)
+    if existing is None or not existing.is_dir():
+        raise _user_error(f"{what} {p}: {existing} is not a directory; give a path inside a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise _user_error(f"{what} {p}: cannot write into {existing} (permission denied); choose another path")
+
+
+def check_out_dir(path: str | Path, what: str = "--out") -> None:
+    """UserError unless `path` is an existing directory or one that can be made (no file in the way,
+    a writable parent). Call it before the work whose results go there."""
+    p = Path(path)
+    if str(path) == "":
+        raise _user_error(f"{what} '': give a directory")
+    if p.exists() and not p.is_dir():
+        raise _user_error(f"{what} {p}: is a file; give a directory")
+    if p.is_dir():
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise _user_error(f"{what} {p}: cannot write into it (permission denied); choose another directory")
+        return
+    _writable_place(p, what)
+
+
 def check_out_file(path: str | Path, what: str = "--out") -> None:
     """UserError unless a file can be written at `path`: not a directory, its parent a writable directory
     (or creatable), and not inside a dataset. Call it before the work whose result goes there."""
@@ -275,12 +300,9 @@ def check_out_file(path: str | Path, what: str = "--out") -> None:
         raise _user_error(f"{what} {str(path)!r}: give a file name")
     if p.is_dir():
         raise _user_error(f"{what} {p}: is a directory; give a file name")
+    if p.exists() and not p.is_file():
+        raise _user_error(f"{what} {p}: is not a regular file (a device, pipe or socket); give a file name")
     refuse_dataset_target(p, what)
-    parent = p.absolute().parent
-    existing = next((a for a in (parent, *parent.parents) if a.exists()), None)
-    if existing is None or not existing.is_dir():
-        raise _user_error(f"{what} {p}: {existing} is not a directory; give a path inside a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise _user_error(f"{what} {p}: cannot write into {existing} (permission denied); choose another path")
+    _writable_place(p, what)
     if len(p.name.encode()) > 200:
         raise _user_error(f"{what} {p.name[:40]}...: file name too long (at most 200 bytes)")

@@ -13,6 +13,12 @@ from dataclasses import dataclass
 from physics_llm.errors import ConfigError
 
 SPLITS = ("train", "val", "test")
+# Limits, checked before anything is planned or simulated (README "Formats").
+MAX_SCENES = 10_000_000  # planning takes about 2 s per million scenes
+MAX_SEED = 2**63 - 1
+MAX_SHARD_SIZE = 10_000  # a shard is built in memory: 10,000 default scenes are about 300 MB
+MAX_GENERATED_OBJECTS = 100  # the most objects a generator or OOD suite makes (count_high: 51-100)
+MAX_WORKERS = 256
 
 
 @dataclass
@@ -36,10 +42,13 @@ class DataConfig:
         from physics_llm.sim.generate import STAGES
         from physics_llm.sim.ood import OOD_SUITES
 
-        if self.scenes < 1:
-            raise ConfigError(f"scenes must be >= 1, got {self.scenes}")
-        if self.seed < 0:
-            raise ConfigError(f"seed must be >= 0, got {self.seed}")
+        from physics_llm.sim.scene import MAX_FRAMES, MAX_OBJECT_FRAMES
+
+        if not 1 <= self.scenes <= MAX_SCENES:
+            raise ConfigError(f"scenes must be 1..{MAX_SCENES}, got {self.scenes} (checked before planning: a "
+                              "bigger dataset is several datasets)")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be 0..2**63-1, got {self.seed}")
         if len(self.split) != 3 or any(f < 0 for f in self.split) or not math.isclose(sum(self.split), 1.0):
             raise ConfigError(f"split must be three fractions [train, val, test] >= 0 summing to 1, "
                               f"got {list(self.split)}")
@@ -49,10 +58,12 @@ class DataConfig:
             raise ConfigError(f"ood must be null or one of {', '.join(OOD_SUITES)}, got {self.ood!r}")
         if self.stage is not None and self.ood is not None:
             raise ConfigError(f"stage ({self.stage}) and ood ({self.ood!r}) exclude each other; set one to null")
-        if self.frames < 2:
-            raise ConfigError(f"frames must be >= 2, got {self.frames}")
-        if self.shard_size < 1:
-            raise ConfigError(f"shard_size must be >= 1, got {self.shard_size}")
+        max_frames = min(MAX_FRAMES, MAX_OBJECT_FRAMES // MAX_GENERATED_OBJECTS)
+        if not 2 <= self.frames <= max_frames:
+            raise ConfigError(f"frames must be 2..{max_frames}, got {self.frames} (a generated scene has up to "
+                              f"{MAX_GENERATED_OBJECTS} objects and a scene at most {MAX_OBJECT_FRAMES} object-frames)")
+        if not 1 <= self.shard_size <= MAX_SHARD_SIZE:
+            raise ConfigError(f"shard_size must be 1..{MAX_SHARD_SIZE}, got {self.shard_size}")
         for name in ("pos_unit", "vel_unit", "angle_unit", "angvel_unit"):
             v = getattr(self, name)
             if not 0 < v <= 1:

@@ -19,7 +19,7 @@ import numpy as np
 
 from physics_llm.data.store import open_dataset
 from physics_llm.errors import UserError
-from physics_llm.io import atomic_open, refuse_dataset_target
+from physics_llm.io import atomic_open, check_out_file
 
 DECIMALS = (2, 2, 2, 2, 4, 4)  # x, y, vx, vy, angle, angular_velocity
 
@@ -47,9 +47,7 @@ def export_jsonl(root: str | Path, out: str | Path, split: str | None = None, li
     if limit is not None and limit < 0:
         raise UserError(f"--limit must be >= 0, got {limit}")
     out = Path(out)
-    if out.is_dir():
-        raise UserError(f"--out {out}: is a directory; give a .jsonl file name")
-    refuse_dataset_target(out, "--out")  # DS/metadata.json or a shard: before anything is read or written
+    check_out_file(out, "--out")  # a directory, no such place, DS/metadata.json: before anything is read or written
     fmt = None
     if text:
         from physics_llm.text.format import TextFormat

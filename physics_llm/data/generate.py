@@ -46,6 +46,14 @@ def make_shard(cfg: DataConfig, task: ShardTask, root: Path,
     return task.gid, hashlib.sha256(data).hexdigest(), len(data)
 
 
+def _worker_init() -> None:
+    """Workers leave Ctrl-C to the parent, which stops the pool: one `interrupted` line, no worker tracebacks.
+    A shard a worker had half made is only a temp file, removed by the next run."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _make_shard_job(job: tuple[DataConfig, ShardTask, str]) -> tuple[int, str, int]:
     cfg, task, root = job
     return make_shard(cfg, task, Path(root))
@@ -53,8 +61,11 @@ def _make_shard_job(job: tuple[DataConfig, ShardTask, str]) -> tuple[int, str, i
 
 def open_for_writing(cfg: DataConfig, root: Path, tasks: list[ShardTask]) -> dict:
     """The dataset's metadata: the existing one if it matches cfg, else a new one (written now)."""
+    from physics_llm.io import check_out_dir
+
     if root.exists() and not root.is_dir():
         raise UserError(f"--out {root}: is a file; give a directory for the dataset")
+    check_out_dir(root, "--out")
     if meta_path(root).exists():
         meta = load_metadata(root)
         check_same_config(meta, cfg, root)
@@ -88,8 +99,10 @@ def generate_dataset(cfg: DataConfig, out: str | Path, workers: int = 1, part: t
     """
     from tqdm import tqdm
 
-    if workers < 1:
-        raise UserError(f"--workers must be >= 1, got {workers}")
+    from physics_llm.data.config import MAX_WORKERS
+
+    if not 1 <= workers <= MAX_WORKERS:
+        raise UserError(f"--workers must be 1..{MAX_WORKERS}, got {workers}")
     root = Path(out)
     tasks = plan_shards(cfg)
     meta = open_for_writing(cfg, root, tasks)
@@ -113,7 +126,7 @@ def generate_dataset(cfg: DataConfig, out: str | Path, workers: int = 1, part: t
         else:
             # spawn: no fork of a parent holding tqdm's monitor thread; workers import only what they use
             ctx = multiprocessing.get_context("spawn")
-            with ctx.Pool(min(workers, len(todo))) as pool:
+            with ctx.Pool(min(workers, len(todo)), initializer=_worker_init) as pool:
                 jobs = [(cfg, t, str(root)) for t in todo]
                 for gid, sha, size in pool.imap_unordered(_make_shard_job, jobs):
                     record(gid, sha, size)

@@ -74,16 +74,40 @@ def load_metadata(root: str | Path) -> dict:
     if not root.is_dir():
         raise UserError(f"{root}: is a file, not a dataset directory")
     p = meta_path(root)
-    if not p.exists():
+    if not p.exists() and not p.is_symlink():
         raise UserError(f"{root}: not a dataset (no {META_NAME}; make one with `physics-llm data generate`)")
+    from physics_llm.io import read_text
+
+    text = read_text(p, "dataset metadata file", MAX_META_BYTES)
     try:
-        meta = json.loads(p.read_text())
+        meta = json.loads(text)
     except json.JSONDecodeError as e:
         raise UserError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except (ValueError, RecursionError):
+        raise UserError(f"{p}: not valid JSON (nested too deeply or a number too long)") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise UserError(f"{p}: not a physics-llm dataset metadata file (format {FORMAT!r} expected)")
+    check_fields(meta, p)
     check_shards(meta, root)
     return meta
+
+
+MAX_META_BYTES = 256 << 20  # 10 million scenes in shards of 100 take about 15 MB
+
+
+def check_fields(meta: dict, p: Path) -> None:
+    """The fields every reader uses have the right types (a damaged file is one line, not a KeyError)."""
+    fix = "the metadata was altered; restore it or regenerate the dataset with `physics-llm data generate`"
+    counts = meta.get("counts")
+    checks = {
+        "complete": isinstance(meta.get("complete"), bool),
+        "scenes": _count(meta.get("scenes")),
+        "counts": isinstance(counts, dict) and set(counts) <= set(SPLITS) and all(_count(v) for v in counts.values()),
+        "config": isinstance(meta.get("config"), dict),
+    }
+    for field, ok in checks.items():
+        if not ok:
+            raise UserError(f"{p}: field {field!r} is missing or of the wrong type; {fix}")
 
 
 def check_shards(meta: dict, root: Path) -> None:
@@ -109,8 +133,10 @@ def check_shards(meta: dict, root: Path) -> None:
             raise UserError(f"{where}.path {path!r} is not a plain file name inside its split directory "
                             f"('{split}/NAME': no '..', no absolute path, no further '/'); {fix}")
         scenes, size, sha = e.get("scenes"), e.get("bytes"), e.get("sha256")
-        if not _count(scenes) or not (size is None or _count(size)) or not (sha is None or isinstance(sha, str)):
-            raise UserError(f"{where}: scenes must be a count, bytes a count or null and sha256 a string or null, "
+        if not _count(scenes) or not (size is None or _count(size)) or not (sha is None or isinstance(sha, str)) \
+                or (sha and size is None):
+            raise UserError(f"{where}: scenes must be a count, bytes a count (null only while sha256 is null) and "
+                            f"sha256 a string or null, "
                             f"got scenes {scenes!r}, bytes {size!r}, sha256 {sha!r}; {fix}")
         f = root / path  # a link inside the dataset may point anywhere: it must stay inside
         if (f.is_symlink() or f.parent.is_symlink()) and not f.resolve().is_relative_to(real_root):

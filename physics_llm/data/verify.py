@@ -13,6 +13,7 @@ import zstandard
 from physics_llm.data import codec
 from physics_llm.data.metadata import load_metadata, meta_path
 from physics_llm.data.shard import read_blob, read_header, scene_json, sha256_file
+from physics_llm.errors import UserError
 
 
 def check_shard(root: Path, entry: dict, decode: bool = True) -> str | None:
@@ -73,9 +74,17 @@ def dataset_info(root: str | Path) -> str:
     """Counts per split, size on disk, bytes per scene and the config, as printable lines."""
     root = Path(root)
     meta = load_metadata(root)
+    try:
+        return _info(root, meta)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise UserError(f"{meta_path(root)}: a field info needs is missing or of the wrong type ({type(e).__name__}: "
+                        f"{str(e)[:80]}); restore it or regenerate the dataset with `physics-llm data generate`") from None
+
+
+def _info(root: Path, meta: dict) -> str:
     shards = meta["shards"]
     made = [s for s in shards if s["sha256"]]
-    disk = sum((root / s["path"]).stat().st_size for s in made if (root / s["path"]).exists())
+    disk = sum((root / s["path"]).stat().st_size for s in made if (root / s["path"]).is_file())
     disk += meta_path(root).stat().st_size
     n_made = sum(s["scenes"] for s in made)
     lines = [f"dataset {root}: {meta['scenes']} scenes, "

@@ -84,24 +84,30 @@ def run_gif(args) -> int:
     from physics_llm.eval.harness import load_predictors
     from physics_llm.eval.runner import run_rollouts
     from physics_llm.eval.suites import Case
-    from physics_llm.gifs import write_comparison_gif
-    from physics_llm.io import refuse_dataset_target
-    from physics_llm.sim.scene import load_scene
+    from physics_llm.gifs import MAX_GIF_FRAMES, write_comparison_gif
+    from physics_llm.io import check_out_file
+    from physics_llm.sim.scene import MAX_FRAMES, check_work, load_scene
     from physics_llm.sim.simulate import simulate
 
-    refuse_dataset_target(args.out, "--out")  # before the rollout: nothing is written into a dataset
-    for name in ("start", "horizon", "context"):
-        lo = 0 if name == "start" else 1
-        if getattr(args, name) < lo:
-            raise UserError(f"--{name} must be >= {lo}, got {getattr(args, name)}")
-    if args.fps < 1:
-        raise UserError(f"--fps must be >= 1, got {args.fps}")
+    check_out_file(args.out, "--out")  # before the rollout: a bad path or a dataset is refused first
+    for name, lo, hi in (("start", 0, MAX_FRAMES), ("horizon", 1, MAX_GIF_FRAMES), ("context", 1, MAX_FRAMES)):
+        v = getattr(args, name)
+        if not lo <= v <= hi:
+            why = " (the GIF's frames)" if name == "horizon" else ""
+            raise UserError(f"--{name} must be {lo}..{hi}{why}, got {v}")
+    if not 1 <= args.fps <= 100:
+        raise UserError(f"--fps must be 1..100, got {args.fps}")
+    scene = load_scene(args.scene)
+    # The truth is simulated as far as the rollout needs, past the scene's own `frames` if asked.
+    frames = args.start + args.context + args.horizon
+    try:
+        check_work(scene.n, frames, scene.substeps, "--start + --context + --horizon")
+    except UserError as e:
+        raise UserError(f"--scene {args.scene}: {e}") from None
     cfg = EvalConfig(models=[args.model], with_baselines=False, context=args.context, horizon=args.horizon,
                      rollout_start=args.start, rollout_batch=1)
     predictor = load_predictors(cfg)[0]
-    scene = load_scene(args.scene)
-    # The truth is simulated as far as the rollout needs, past the scene's own `frames` if asked.
-    tr = simulate(scene, frames=args.start + args.context + args.horizon)
+    tr = simulate(scene, frames=frames)
     case = Case(scene, tr.traj, tr.contacts, args.scene)
     stats = run_rollouts(predictor, [case], cfg, keep=1)
     r = stats.kept[0]

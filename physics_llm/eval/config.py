@@ -11,6 +11,11 @@ from dataclasses import dataclass, field
 from physics_llm.errors import ConfigError
 
 DEFAULT_BASELINES = ("baseline:copy", "baseline:constvel", "baseline:ballistic")
+# Upper limits, far above any real use: a typo such as --scenes-per-suite 100000000 is refused before
+# any work instead of running for days (context, horizon, rollout_start: scene.py's MAX_FRAMES).
+LIMITS = {"scenes_per_suite": 100_000, "windows": 100_000, "context": 100_000, "horizon": 100_000,
+          "rollout_start": 100_000, "gifs": 100, "gif_fps": 100, "rollout_batch": 4096,
+          "seed": 2**63 - 1, "scene_seed": 2**53}
 
 
 @dataclass
@@ -56,14 +61,27 @@ class EvalConfig:
     save_rollouts: bool = False
 
     def check(self) -> None:
+        from physics_llm.gifs import MAX_GIF_FRAMES
+        from physics_llm.sim.scene import MAX_FRAMES
+
+        # Limits (LIMITS): checked here, before any scene is read or simulated.
         for name in ("context", "horizon", "rollout_batch", "gif_fps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("windows", "scenes_per_suite", "rollout_start", "gifs"):
+        for name in ("windows", "scenes_per_suite", "rollout_start", "gifs", "seed", "scene_seed"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not self.horizons or min(self.horizons) < 1:
-            raise ConfigError(f"horizons must be a non-empty list of steps >= 1, got {self.horizons}")
+        for name, hi in LIMITS.items():
+            if getattr(self, name) > hi:
+                raise ConfigError(f"{name} must be <= {hi}, got {getattr(self, name)}")
+        if self.gifs and min(self.horizon, MAX_FRAMES) > MAX_GIF_FRAMES:
+            raise ConfigError(f"horizon {self.horizon} with gifs {self.gifs}: a GIF holds at most {MAX_GIF_FRAMES} "
+                              f"frames; lower --horizon or pass --gifs 0")
+        if not self.horizons or min(self.horizons) < 1 or max(self.horizons) > MAX_FRAMES or len(self.horizons) > 100:
+            raise ConfigError(f"horizons must be a non-empty list of at most 100 steps 1..{MAX_FRAMES}, got "
+                              f"{self.horizons[:10]}")
+        if len(self.models) > 100 or len(self.suites) > 100:
+            raise ConfigError(f"at most 100 models and 100 suites, got {len(self.models)} and {len(self.suites)}")
         if self.divergence_px <= 0 or self.onset_px_s <= 0:
             raise ConfigError("divergence_px and onset_px_s must be > 0, "
                               f"got {self.divergence_px} and {self.onset_px_s}")

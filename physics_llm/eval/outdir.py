@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from physics_llm.errors import UserError
-from physics_llm.io import atomic_dir, refuse_dataset_target, temp_dir
+from physics_llm.io import atomic_dir, check_out_dir, refuse_dataset_target, temp_dir
 
 REPORT_MARKERS = ("metrics.csv", "report.md")
 
@@ -29,6 +29,7 @@ def check_out(out: Path, force: bool) -> None:
     refuse_dataset_target(out, "--out", directory=True)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a directory path for the report")
+    check_out_dir(out, "--out")  # no file in the way, a parent this process may write into
     if out.is_dir() and any(out.iterdir()):
         if not force:
             raise UserError(f"--out {out} exists and is not empty (pass --force to replace that report, "

@@ -296,6 +296,7 @@ def load_checkpoint(path, *, with_train_state: bool = False, device: str | None 
         fmt = TextFormat.from_dict(_read_json(d, "text_format.json"))
     except (UserError, TypeError) as e:  # an unknown version or field, a bad value
         raise UserError(f"{d / 'text_format.json'}: {e}") from None
+    _read_json(d, "tokenizer.json")  # binary, oversized or nested too deeply: one line before the tokenizer parses it
     tokenizer = DigitTokenizer.load(d / "tokenizer.json")
     if tokenizer.vocab_size > cfg.vocab_size:
         raise UserError(f"checkpoint {given}: tokenizer has {tokenizer.vocab_size} symbols but the model only "
