@@ -272,3 +272,41 @@ def test_data_workers_build_the_same_batches(data, tmp_path):
         assert r.returncode == 0, r.stderr
     a, b = weights(tmp_path / "w0/ckpt"), weights(tmp_path / "w2/ckpt")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ---------------------------------------------------------------- benchmarks/gpu_smoke.py
+
+
+def smoke_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_smoke", REPO / "benchmarks/gpu_smoke.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_lora_benchmark_model_has_lfm2_350m_s_published_shape():
+    from transformers import Lfm2Config, Lfm2ForCausalLM
+
+    smoke = smoke_module()
+    with torch.device("meta"):  # shapes only, no memory
+        model = Lfm2ForCausalLM(Lfm2Config(**smoke.LFM2_350M))
+    assert sum(p.numel() for p in model.parameters()) == smoke.LFM2_350M_PARAMS == 354_483_968  # the model card's
+    assert model.model.layers[0].feed_forward.w1.weight.shape == (4608, 1024)
+
+
+@pytest.mark.skipif(not NO_GPU, reason="a GPU is here")
+def test_gpu_smoke_without_a_gpu_says_so_and_exits_0():
+    r = subprocess.run([sys.executable, REPO / "benchmarks/gpu_smoke.py"], capture_output=True, text=True, env=ENV,
+                       timeout=300)
+    assert r.returncode == 0 and "needs CUDA" in r.stdout and "nothing was run" in r.stdout, r.stdout + r.stderr
+
+
+@pytest.mark.slow
+def test_gpu_smoke_runs_every_case_on_tiny_cpu_shapes():
+    r = subprocess.run([sys.executable, REPO / "benchmarks/gpu_smoke.py", "--cpu"], capture_output=True, text=True,
+                       env=ENV, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for name in ("gpt_small", "gpt_base", "lora_lfm2_350m"):
+        assert any(line.strip().startswith(f"{name}:") and "tokens/s" in line for line in r.stdout.splitlines()), r.stdout

@@ -147,6 +147,12 @@ class GPT(nn.Module):
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    def flops_per_token(self, seq_len: int) -> float:
+        """Training FLOPs (forward + backward) per token at sequence length seq_len: PaLM's and
+        nanoGPT's estimate 6N + 12 L d T, N the parameters without the position embeddings (for MFU)."""
+        n = self.num_params() - self.transformer.wpe.weight.numel()
+        return 6 * n + 12 * self.cfg.n_layer * self.cfg.n_embd * seq_len
+
     def forward(self, idx, targets=None, kv_cache: KVCache | None = None):
         """idx (B, T) long -> (logits (B, T, V), loss or None).
 
