@@ -231,3 +231,24 @@ def test_gradient_checkpointing_trains_the_same_adapter(base, data, tmp_path):
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-7) for k in a)
     rows = [list(csv.DictReader(open(tmp_path / f"gc{gc}/log.csv")))[-1] for gc in (False, True)]
     assert float(rows[1]["train_loss"]) == pytest.approx(float(rows[0]["train_loss"]), rel=1e-5)
+
+
+def test_replay_is_the_global_batch_s_share_however_small_the_micro_batches(base, mixed):
+    """16 examples as 16 micro-batches of 1 still replay round(0.25 * 16) = 4 of them (the first 4)."""
+    ds = open_dataset(mixed, "train")
+    tok = HFTokens(load_base(str(base))[1])
+    drawn = []  # (stage of the sampler, examples drawn)
+
+    class Counting(ExampleSampler):
+        def examples(self, rng, k):
+            drawn.append((self.ds.ds.scene(self.ds.indices[0]).tags["stage"], k))
+            return super().examples(rng, k)
+
+    cur = Curriculum(ds, [2, 2, 2, 2, 2], 0.25, lambda sub: Counting(sub, TextFormat(), tok, 512, 10.0, 50.0))
+    last = cur.stages[-1].number
+    replayed = []
+    for part in range(16):
+        drawn.clear()
+        assert cur.batch(0, cur.total - 1, 1, tok.pad_id, part, 16).idx.shape[0] == 1
+        replayed.append(sum(k for stage, k in drawn if stage != last))
+    assert replayed == [1] * 4 + [0] * 12

@@ -98,15 +98,23 @@ class Curriculum:
         k = bisect_right([s.start for s in self.stages], step) - 1
         return self.stages[max(k, 0)]
 
-    def batch(self, seed: int, step: int, batch_size: int, pad_id: int, part: int | None = None) -> Batch:
+    def batch(self, seed: int, step: int, batch_size: int, pad_id: int, part: int | None = None,
+              parts: int = 1) -> Batch:
         """The training batch of `step`: the stage's examples plus replay of the earlier stages.
 
-        part: micro-batch `part` of the step, from its own stream (examples.step_key).
+        part: micro-batch `part` (of `parts`, batch_size examples each) of the step, from its own
+        stream (examples.step_key). The replay share is that of the whole global batch,
+        round(replay * batch_size * parts) examples spread over the micro-batches (the first
+        ones take one more), so it does not shrink when micro-batches are small.
         """
         rng = np.random.default_rng(step_key(seed, STREAM_CURRICULUM, step, part))
         stage = self.stage_at(step)
         earlier = [s for s in self.stages if s.start < stage.start]
-        n_replay = int(round(self.replay * batch_size)) if earlier else 0
+        if part is None:
+            n_replay = int(round(self.replay * batch_size)) if earlier else 0
+        else:
+            total = int(round(self.replay * batch_size * parts)) if earlier else 0
+            n_replay = min(batch_size, total // parts + (part < total % parts))
         examples = stage.sampler.examples(rng, batch_size - n_replay) if batch_size > n_replay else []
         if n_replay:
             sizes = np.array([s.sampler.size for s in earlier], dtype=np.float64)

@@ -190,7 +190,7 @@ def _run(cfg: TrainLoRAConfig, data, out: Path, resume: bool, rt, stop, progress
     return loop.train_loop(
         cfg, out, model, optimizer, evals, fields=LOG_FIELDS, desc="train lora", step=step, acc=acc, stop=stop,
         total=curriculum.total,
-        batch_at=lambda s, part: curriculum.batch(cfg.seed, s, part_size, tokens.pad_id, part),
+        batch_at=lambda s, part: curriculum.batch(cfg.seed, s, part_size, tokens.pad_id, part, cfg.micro_batches),
         loss_of=lambda batch: batch_loss(train_model, batch, device, rt.autocast, **no_cache),
         eval_loss_of=lambda batch: batch_loss(model, batch, device, rt.autocast),
         predictor=HFPredictor(model, tok, fmt), columns=columns, save=save,
