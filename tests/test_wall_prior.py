@@ -77,3 +77,20 @@ def test_baseline_walls_keeps_a_falling_ball_in_the_world():
         ys.append(float(out.states[0, 0, 1]))
     assert max(ys) <= 590.0 + 1e-3
     assert "walls" in str(pytest.raises(Exception, load_predictor, "baseline:nope").value)
+
+
+def test_walls_targets_parse_per_object_when_only_some_objects_parse():
+    """The prior depends on the object (shape, material): a row is decoded against its own object
+    even when others are missing."""
+    scene = Scene.from_dict({"frames": 12, "objects": [
+        {"shape": "circle", "radius": 10, "material": "rubber", "position": [100, 585], "velocity": [0, 300]},
+        {"shape": "box", "size": [30, 10], "material": "steel", "position": [400, 590], "velocity": [0, 400]},
+        {"shape": "circle", "radius": 5, "material": "ice", "position": [700, 300]}]})
+    tr = simulate(scene).traj
+    w = tr[None, 0:3]
+    out = format_targets(scene, w, tr[None, 3], WALLS)
+    full = parse_outputs(scene, w, out, WALLS)
+    some = parse_outputs(scene, w, [["", out[0][1], ""]], WALLS)
+    assert some.parsed.tolist() == [[False, True, False]]
+    assert np.array_equal(some.states[0, 1], full.states[0, 1])
+    assert np.abs(full.states[0, :, :4] - tr[3, :, :4]).max() <= 0.05 + 1e-4

@@ -93,6 +93,16 @@ def decode(scene: Scene, last: np.ndarray, ints: np.ndarray, encoding: str) -> n
     raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
 
 
+def decode_rows(scene: Scene, last: np.ndarray, b: np.ndarray, obj: np.ndarray, ints: np.ndarray,
+                encoding: str) -> np.ndarray:
+    """Rows of target numbers -> states: ints (K, 6) belong to window b[k], object obj[k] of
+    last (B, N, 6). The rule a residual is written against may depend on which object a row is
+    (the walls prior: its shape and material), so it is computed on whole frames, then picked."""
+    if encoding in RESIDUALS:
+        return base(scene, last, encoding)[b, obj] + dequantize(ints)
+    return decode(scene, last[b, obj], ints, encoding)
+
+
 def format_line(i: int, ints) -> str:
     """`o<i>` and six integers, one space apart (no newline)."""
     return f"o{i} " + " ".join(str(int(v)) for v in ints)
