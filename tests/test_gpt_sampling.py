@@ -70,3 +70,23 @@ def test_eval_cli_refuses_a_bad_option_with_one_line(tmp_path):
                         "--scenes-per-suite", "1", "--out", str(tmp_path / "r")],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "samples" in r.stderr
+
+
+def test_a_prompt_too_long_for_the_block_loses_its_farthest_neighbours_and_still_parses(tmp_path):
+    tok = DigitTokenizer()
+    cfg = GPTConfig(vocab_size=64, block_size=200, n_layer=1, n_head=2, n_embd=32)
+    torch.manual_seed(0)
+    fmt = TextFormat(version=2, order="vel_first", gaps=True)
+    save_checkpoint(tmp_path / "ck", GPT(cfg), cfg, fmt, tok, step=1)
+    scene = random_scene(11)
+    w = simulate(scene, frames=6).traj[None, 2:5]
+    from physics_llm.text import build_prompts
+
+    prompts = build_prompts(scene, w, fmt)[0]
+    assert max(len(p) for p in prompts) + 45 > 200  # some prompts do not fit as they are
+    p = load_predictor(f"gpt:{tmp_path / 'ck'}")
+    out = p.predict(scene, w)
+    assert out.parsed.all() and p.trimmed > 0 and p.too_long == 0
+    long = max(prompts, key=len)
+    short = p.fit(long, 150)
+    assert len(short) + 1 <= 150 and long.startswith(short) and short.count("\n") >= 4

@@ -83,6 +83,7 @@ class GPTPredictor(Predictor):
         self.context = fmt.context
         self.batch_size = batch_size
         self.too_long = 0  # prompts left unparsed because prompt + target exceed block_size
+        self.trimmed = 0  # object-view prompts that lost their farthest neighbours to fit (fit())
 
     @classmethod
     def load(cls, spec, batch_size: int = DEFAULT_BATCH) -> "GPTPredictor":
@@ -94,6 +95,19 @@ class GPTPredictor(Predictor):
         p = cls(ck.model, ck.fmt, ck.tokenizer, batch_size, **options)
         p.name = f"gpt:{spec}"
         return p
+
+    def fit(self, prompt: str, budget: int) -> str:
+        """An object-view prompt longer than `budget` tokens (bos included) loses its farthest
+        neighbour lines (they come last, nearest first) until it fits: the model sees the
+        nearest ones, as with a smaller `neighbours`. Other prompts are returned as they are."""
+        if self.fmt.view != "object" or len(prompt) + 1 <= budget:  # one token per character
+            return prompt
+        keep = 2 + (self.fmt.context - 1) + 1  # head, state, dv lines and a wall line
+        rows = prompt.splitlines(keepends=True)
+        while len(rows) > keep and len(self.tok.encode("".join(rows), bos=True)) > budget:
+            rows.pop()
+        self.trimmed += 1
+        return "".join(rows)
 
     def generate_texts(self, prompts: list[str], lines: list[list[int]]) -> list[str]:
         """Prompts and the object ids of each one's target lines -> the model's target texts:
@@ -110,9 +124,9 @@ class GPTPredictor(Predictor):
             import torch
 
             gen_kw = {"temperature": 1.0, "generator": torch.Generator().manual_seed(self.seed)}
-        enc = [self.tok.encode(p, bos=True) for p in prompts]
         need = [max_target_tokens(ids) for ids in lines]
         block = self.model.cfg.block_size
+        enc = [self.tok.encode(self.fit(p, block - n), bos=True) for p, n in zip(prompts, need)]
         fits = [k for k in range(len(enc)) if len(enc[k]) + need[k] <= block]
         if len(fits) < len(enc):
             if not self.too_long:
