@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 app: setup  ## the pygame app on the shipped model
-	$(BIN)/physics-llm app --model gpt:assets/checkpoints/gpt-small
+	$(BIN)/physics-llm app --model gpt:assets/checkpoints/gpt-contact
 
 test: setup  ## the default (fast) test suite
 	$(BIN)/python -m pytest -q

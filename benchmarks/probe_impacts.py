@@ -9,8 +9,9 @@ same impacts:
     caught    share of impacts whose predicted vertical velocity change is within half the true
               change of the truth (the bounce happened, on the right step, about the right size)
     vel_rmse  velocity RMSE at the impacts (px/s), beside the best baseline's
-    p_still   (gpt: models only, residual encoding) the mean probability the model gives the
-              "nothing happens" target (every field 0), read by teacher forcing
+    p_still   (gpt: models, residual or walls encoding) the mean probability the model gives the
+              "the rule is right" target (every field 0: free flight, or for walls the wall
+              bounce), read by teacher forcing
 
     python benchmarks/probe_impacts.py --data data/ds2k --model gpt:assets/checkpoints/gpt-contact \
         [--model gpt:...?samples=4] [--scenes 40] [--limit 200]
@@ -54,7 +55,7 @@ def p_still(predictor, impacts) -> float:
     from physics_llm.text import build_prompts
 
     model, tok, fmt = getattr(predictor, "model", None), getattr(predictor, "tok", None), getattr(predictor, "fmt", None)
-    if model is None or not hasattr(tok, "vocab") or fmt.encoding != "residual":
+    if model is None or not hasattr(tok, "vocab") or fmt.encoding not in ("residual", "walls"):
         return float("nan")
     probs = []
     with torch.no_grad():
@@ -87,7 +88,7 @@ def main() -> None:
     impacts = find_impacts(ds, args.scenes, args.limit, args.context, 50.0, args.near_px)
     print(f"{len(impacts)} floor impacts in the first {args.scenes} {args.split} scenes of {args.data}")
     print(f"{'model':60s} {'caught':>7s} {'vel_rmse':>9s} {'p_still':>8s}")
-    for spec in ["baseline:constvel", "baseline:ballistic"] + args.model:
+    for spec in ["baseline:constvel", "baseline:ballistic", "baseline:walls"] + args.model:
         pred = load_predictor(spec)
         outs = pred.predict_many([(scene, w, None) for scene, w, _, _ in impacts])
         got = np.array([o.states[0, i] for o, (_, _, _, i) in zip(outs, impacts)], dtype=np.float64)

@@ -77,8 +77,9 @@ def test_live_seconds_writes_stats_and_every_model_is_in_step(tmp_path):
     for k in ("truth_frame", "model_frames", "ui_frame_ms_median", "ui_frame_ms_p95", "model_ms_per_frame"):
         assert k in st
     assert st["model_frames"] == {"baseline:constvel": st["truth_frame"], "oracle": st["truth_frame"]}
-    # never faster than real time: 60 frames/s for 3 s (far fewer when a loaded machine starves the UI)
-    assert st["in_step"] and 10 <= st["truth_frame"] <= 3 * 60 + 2
+    # never faster than real time: 60 frames/s for 3 s (far fewer when a loaded machine starves the UI:
+    # 2 frames seen with two evaluations and the test suite on 2 cores, so only "it moved" below)
+    assert st["in_step"] and 1 <= st["truth_frame"] <= 3 * 60 + 2
     assert 0 < st["ui_frame_ms_median"] <= st["ui_frame_ms_p95"]
     assert set(st["model_ms_per_frame"]) == {"baseline:constvel", "oracle"}
     assert all(v > 0 for v in st["model_ms_per_frame"].values())
