@@ -30,7 +30,7 @@ from physics_llm.models.registry import load_predictor
 
 def find_impacts(ds, scenes: int, limit: int, context: int, onset_px_s: float, near_px: float) -> list:
     """[(scene, window (1, C, N, 6), truth (1, N, 6), object)] floor impacts of the first scenes."""
-    from physics_llm.text.object_view import _wall_gaps
+    from physics_llm.sim.geometry import wall_gaps
 
     out = []
     for s in range(min(scenes, len(ds))):
@@ -40,7 +40,7 @@ def find_impacts(ds, scenes: int, limit: int, context: int, onset_px_s: float, n
         for k, i in zip(*np.nonzero(onset)):
             t = int(k) + context
             before, after = traj[t - 1, i], traj[t, i]
-            gap = _wall_gaps(scene, traj[t - 1][None].astype(np.float64))[0, i, 3]
+            gap = wall_gaps(scene, traj[t - 1][None].astype(np.float64))[0, i, 3]
             if before[3] > 0 and after[3] < 0.2 * before[3] and gap <= near_px:
                 out.append((scene, traj[None, t - context:t], traj[None, t], int(i)))
             if len(out) >= limit:

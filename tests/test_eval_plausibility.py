@@ -183,18 +183,6 @@ def test_pair_depths_agree_with_pymunk():
     assert compared > 50
 
 
-def test_geometry_matches_the_object_view_helpers():
-    """object_view.py keeps its own support function and wall gaps; geometry.py must give the same."""
-    from physics_llm.text import object_view
-
-    scene = random_scene(7)
-    traj = simulate(scene, frames=5).traj
-    ang = traj[..., 4]
-    for ux, uy in ((1.0, 0.0), (0.0, 1.0), (0.6, -0.8)):
-        assert np.array_equal(geometry.half_width(scene, ang, ux, uy), object_view._half_width(scene, ang, ux, uy))
-    assert np.array_equal(geometry.wall_gaps(scene, traj), object_view._wall_gaps(scene, traj))
-
-
 def test_oracle_is_as_plausible_as_the_truth_and_constvel_leaves_the_world():
     # a ball at x = 700 flying right at 630 px/s without gravity: the truth bounces off the right wall
     # (x = 800); constvel from the 3 true context frames flies on: frame f at x = 700 + 10.5 f

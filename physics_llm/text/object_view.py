@@ -43,6 +43,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from physics_llm.sim.geometry import half_width, wall_gaps
 from physics_llm.sim.scene import Scene
 from physics_llm.sim.state import ANGLE, OMEGA, VX, VY, X, Y
 from physics_llm.text.format import TextFormat, gravity_text, mass_class, material_text, shape_text
@@ -87,25 +88,9 @@ def _neighbour_shapes(scene: Scene, last: np.ndarray, mass: bool = True) -> list
     return out
 
 
-def _half_width(scene: Scene, angle: np.ndarray, ux, uy) -> np.ndarray:
-    """Half-width of each object along the unit direction (ux, uy): its support function.
-
-    angle (..., N) and ux, uy broadcastable to it -> (..., N): r for a circle,
-    (w |u.e1| + h |u.e2|) / 2 for a box whose axes e1, e2 are turned by `angle`.
-    """
-    circle = np.array([o.shape == "circle" for o in scene.objects])
-    w = np.array([2 * o.radius if o.shape == "circle" else o.size[0] for o in scene.objects])
-    h = np.array([2 * o.radius if o.shape == "circle" else o.size[1] for o in scene.objects])
-    c, s = np.cos(angle), np.sin(angle)
-    return np.where(circle, w / 2, 0.5 * (w * np.abs(ux * c + uy * s) + h * np.abs(uy * c - ux * s)))
-
-
-def _wall_gaps(scene: Scene, last: np.ndarray) -> np.ndarray:
-    """(B, N, 6) -> (B, N, 4) float64 exact gap from each object's surface to walls l, r, t, b."""
-    ex = _half_width(scene, last[..., ANGLE], 1.0, 0.0)
-    ey = _half_width(scene, last[..., ANGLE], 0.0, 1.0)
-    x, y = last[..., X], last[..., Y]
-    return np.stack([x - ex, scene.width - x - ex, y - ey, scene.height - y - ey], axis=-1)
+# The support function and the exact wall gaps are physics_llm/sim/geometry.py's (the eval's
+# plausibility metrics and the walls prior use the same ones).
+_half_width, _wall_gaps = half_width, wall_gaps
 
 
 def _pair_gaps(scene: Scene, last: np.ndarray) -> np.ndarray:
