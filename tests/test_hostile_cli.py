@@ -226,12 +226,13 @@ def test_hostile_input_is_one_error_line_and_exit_2(case, files, data, tmp_path)
         assert time.perf_counter() - t0 < 60  # refused up front, not after the work
 
 
+@pytest.mark.slow  # generates 2,000 tiny scenes twice: ~1 min on 2 idle cores
 def test_ctrl_c_on_generate_with_workers_is_one_line(tmp_path):
     """SIGINT to the whole process group (what Ctrl-C does) during `data generate --workers 2`: the
     parent says `interrupted` and exits 130; the workers print no tracebacks; a rerun finishes."""
     out = tmp_path / "ds"
     cmd = [sys.executable, "-m", "physics_llm.cli", "data", "generate", "--config", TINY_DATA, "--set",
-           "scenes=400", "--set", "frames=200", "--out", out, "--workers", 2, "--quiet"]
+           "scenes=2000", "--set", "frames=200", "--out", out, "--workers", 2, "--quiet"]  # 400 finished first once
     p = subprocess.Popen(list(map(str, cmd)), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.time() + 60
@@ -241,7 +242,7 @@ def test_ctrl_c_on_generate_with_workers_is_one_line(tmp_path):
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130 and "Traceback" not in err, (p.returncode, err)
     assert err.strip().splitlines()[-1] == "interrupted"
-    r = cli("data", "generate", "--config", TINY_DATA, "--set", "scenes=400", "--set", "frames=200", "--out", out,
+    r = cli("data", "generate", "--config", TINY_DATA, "--set", "scenes=2000", "--set", "frames=200", "--out", out,
             "--workers", 2, "--quiet", timeout=600)
     assert r.returncode == 0, r.stderr
 
