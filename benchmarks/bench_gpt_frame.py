@@ -16,18 +16,11 @@ import time
 import numpy as np
 
 from physics_llm.models.registry import load_predictor
-from physics_llm.sim.generate import random_scene
 from physics_llm.sim.simulate import simulate
 
+from bench_app_live import scene_with  # benchmarks/ is the script's directory: the same scene finder
+
 TARGET_S = 0.5
-
-
-def scene_with(n: int, seed: int = 0):
-    for s in range(seed, seed + 10_000):
-        scene = random_scene(s)
-        if scene.n == n:
-            return scene
-    raise SystemExit(f"no default scene with {n} objects")
 
 
 def per_frame(pred, scene, windows, repeats: int) -> float:
