@@ -54,7 +54,7 @@ def p_still(predictor, impacts) -> float:
 
     from physics_llm.text import build_prompts
 
-    model, tok, fmt = getattr(predictor, "model", None), getattr(predictor, "tok", None), getattr(predictor, "fmt", None)
+    model, tok, fmt = (getattr(predictor, k, None) for k in ("model", "tok", "fmt"))
     if model is None or not hasattr(tok, "vocab") or fmt.encoding not in ("residual", "walls"):
         return float("nan")
     probs = []

@@ -90,10 +90,11 @@ class TrainConfig:
         if self.onset_weight < 1 or self.onset_px_s <= 0:
             raise ConfigError(f"onset_weight must be >= 1 and onset_px_s > 0, got {self.onset_weight} "
                               f"and {self.onset_px_s}")
-        for key, hi in (("noise_vel", 1000.0), ("noise_pos", 100.0), ("noise_frac", 1.0)):
+        for key, hi, unit in (("noise_vel", 1000.0, "px/s"), ("noise_pos", 100.0, "px"),
+                              ("noise_frac", 1.0, "a share of the examples")):
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= hi:
-                raise ConfigError(f"{key} must be a number in [0, {hi:g}] ({'px/s' if key == 'noise_vel' else 'px' if key == 'noise_pos' else 'a share of the examples'}), got {v!r}")
+                raise ConfigError(f"{key} must be a number in [0, {hi:g}] ({unit}), got {v!r}")
         if self.weight_decay < 0 or self.grad_clip < 0:
             raise ConfigError(f"weight_decay and grad_clip must be >= 0, got {self.weight_decay} and {self.grad_clip}")
 

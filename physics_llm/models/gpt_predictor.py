@@ -141,7 +141,8 @@ class GPTPredictor(Predictor):
             # Each row fits alone; a chunk's longest prompt with another row's longer target may
             # not, and the few tokens cut there only matter for targets near the longest bound.
             budget = min(max(need[k] for k in chunk), block - longest)
-            grammar = TargetGrammar(self.tok, [lines[k] for k in chunk], field_digits(self.fmt.encoding, self.fmt.order))
+            digits = field_digits(self.fmt.encoding, self.fmt.order)
+            grammar = TargetGrammar(self.tok, [lines[k] for k in chunk], digits)
             gen = self.model.generate([enc[k] for k in chunk], budget, allowed=grammar,
                                       eos_id=self.tok.eos_id, pad_id=self.tok.pad_id, **gen_kw)
             for k, toks in zip(chunk, gen):
