@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from test_hostile_files import ROOT, TINY_DATA, cli, one_error_line
+from test_hostile_files import data  # noqa: F401  the shared dataset fixture (made once a session)
 
 SHIPPED = ROOT / "assets/checkpoints/gpt-small"
 GOOD_SCENE = {"objects": [{"shape": "circle", "radius": 10, "material": "rubber", "position": [100, 100]},
@@ -56,14 +57,6 @@ def files(tmp_path_factory) -> dict:
     f["frames_yaml"].write_text(TINY_DATA.read_text().replace("frames: 30", "frames: 1000000000"))
     f["a_file"].write_text("not a directory\n")
     return f
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("hostile_cli") / "ds"
-    r = cli("data", "generate", "--config", TINY_DATA, "--out", root, "--quiet")
-    assert r.returncode == 0, r.stderr
-    return root
 
 
 def broken_dataset(data: Path, tmp: Path, how: str) -> Path:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from test_hostile_files import TINY_DATA, TINY_GPT, cli, one_error_line
+from test_hostile_files import data  # noqa: F401  the shared dataset fixture (made once a session)
 
 from physics_llm.data.shard import MAGIC, crc32, read_header
 from physics_llm.data.store import open_dataset
@@ -17,14 +18,6 @@ from physics_llm.errors import SceneError, SimulationError, UserError
 
 ROOT = Path(__file__).parents[1]
 SHIPPED = ROOT / "assets/checkpoints/gpt-small"
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("hostile_data") / "ds"
-    r = cli("data", "generate", "--config", TINY_DATA, "--out", root, "--quiet")
-    assert r.returncode == 0, r.stderr
-    return root
 
 
 def copy(data: Path, tmp_path: Path) -> Path:

@@ -41,8 +41,10 @@ def one_error_line(r, *needles) -> str:
     return lines[0]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def data(tmp_path_factory) -> Path:
+    """The tiny dataset every hostile-input test copies before it tampers (made once a session;
+    test_hostile_cli.py and test_hostile_data.py import this fixture)."""
     root = tmp_path_factory.mktemp("hostile") / "ds"
     r = cli("data", "generate", "--config", TINY_DATA, "--out", root)
     assert r.returncode == 0, r.stderr
