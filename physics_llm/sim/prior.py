@@ -29,8 +29,7 @@ _NORMALS = ((X, VX, 1.0), (X, VX, -1.0), (Y, VY, 1.0), (Y, VY, -1.0))
 
 def wall_prior(scene: Scene, last: np.ndarray) -> np.ndarray:
     """(..., N, 6) last frame -> (..., N, 6) float64 next state by free flight and wall bounces."""
-    out = free_flight(np.asarray(last, dtype=np.float64), scene.gravity, scene.dt, scene.substeps)
-    out = np.asarray(out, dtype=np.float64)
+    out = free_flight(np.asarray(last, dtype=np.float64), scene.gravity, scene.dt, scene.substeps)  # float64
     if scene.walls is None:
         return out
     e = np.array([o.mat.elasticity for o in scene.objects], dtype=np.float64) * scene.walls.elasticity  # (N,)

@@ -88,11 +88,6 @@ def _neighbour_shapes(scene: Scene, last: np.ndarray, mass: bool = True) -> list
     return out
 
 
-# The support function and the exact wall gaps are physics_llm/sim/geometry.py's (the eval's
-# plausibility metrics and the walls prior use the same ones).
-_half_width, _wall_gaps = half_width, wall_gaps
-
-
 def _pair_gaps(scene: Scene, last: np.ndarray) -> np.ndarray:
     """(B, N, 6) -> (B, N, N) gap from i to j: the centre distance minus both shapes' half-widths
     along the line of centres (inf on the diagonal).
@@ -104,7 +99,7 @@ def _pair_gaps(scene: Scene, last: np.ndarray) -> np.ndarray:
     delta = last[:, None, :, X:Y + 1] - last[:, :, None, X:Y + 1]  # (B, N, N, 2): from i to j
     d = np.sqrt((delta**2).sum(-1))  # (B, N, N)
     u = delta / np.maximum(d, 1e-9)[..., None]
-    hw = _half_width(scene, last[:, None, :, ANGLE], u[..., 0], u[..., 1])  # (B, N, N): j along i -> j
+    hw = half_width(scene, last[:, None, :, ANGLE], u[..., 0], u[..., 1])  # (B, N, N): j along i -> j
     gap = d - hw - np.swapaxes(hw, 1, 2)  # hw[b, j, i]: i along the same line
     gap[:, np.arange(N), np.arange(N)] = np.inf
     return gap
@@ -159,7 +154,7 @@ def _prompts(scene: Scene, windows: np.ndarray, fmt: TextFormat) -> list[list[st
     change = np.diff(w64[..., _DV], axis=1)  # (B, C-1, N, 3)
     change[..., :2] -= np.asarray(scene.gravity, dtype=np.float64) * scene.dt
     dv = np.rint(change * SCALE[_DV]).astype(np.int64)
-    walls = _wall_gaps(scene, last) if scene.walls is not None else None
+    walls = wall_gaps(scene, last) if scene.walls is not None else None
     wall_q = None if walls is None else np.rint(walls * SCALE[X]).astype(np.int64)
     nb, near, gap = _neighbours(scene, last, fmt.neighbours, fmt.neighbour_radius)
     rel = np.rint((np.take_along_axis(last[:, None, :, :4], nb[..., None], axis=2)  # (B, N, k, 4)
@@ -168,7 +163,7 @@ def _prompts(scene: Scene, windows: np.ndarray, fmt: TextFormat) -> list[list[st
         ahead = ballistic(scene, last)
         statics = _pair_statics(scene)
         if walls is not None:
-            wall_next = np.rint(_wall_gaps(scene, ahead) * SCALE[X]).astype(np.int64)
+            wall_next = np.rint(wall_gaps(scene, ahead) * SCALE[X]).astype(np.int64)
         gap_next = np.rint(np.take_along_axis(_pair_gaps(scene, ahead), nb, axis=-1) * SCALE[X]).astype(np.int64)
     out = []
     for b in range(B):
