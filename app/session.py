@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import replace
 
 import numpy as np
 
 from physics_llm.eval.metrics import pos_sq_err
 from physics_llm.sim.physics import energy
 from physics_llm.sim.scene import Scene
-from physics_llm.sim.simulate import World
+from physics_llm.sim.simulate import World, world_at
 
 SPEEDS = (0.25, 0.5, 1.0, 1.5, 2.0)
 TRUTH_STEPS_PER_UPDATE = 8  # the truth catches up with fast models this many frames per UI frame at most
@@ -36,13 +35,6 @@ GRAB_ACCEL = 60_000.0  # px/s^2: the pivot joint's force limit per unit of the b
 GRAB_ERROR_BIAS = (1 - 0.15) ** 60  # as pymunk's examples: the joint closes 15% of its error per 1/60 s
 _rids = itertools.count(1)  # rollout ids, unique across sessions (workers outlive sessions)
 
-
-def world_at(scene: Scene, state: np.ndarray) -> World:
-    """A World of `scene` with its bodies at `state` (N, 6) (contact warm-starting starts afresh)."""
-    s = np.asarray(state, dtype=np.float64)
-    objs = [replace(o, position=(float(r[0]), float(r[1])), velocity=(float(r[2]), float(r[3])),
-                    angle=float(r[4]), angular_velocity=float(r[5])) for o, r in zip(scene.objects, s)]
-    return World(replace(scene, objects=objs))
 
 
 class Track:

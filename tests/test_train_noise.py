@@ -57,6 +57,42 @@ def test_the_target_of_a_noisy_window_is_still_the_true_next_state():
     assert np.abs(res.states[0, :, :4] - traj[5, :, :4]).max() <= 0.05 + 1e-4
 
 
+def test_sim_targets_are_pymunk_from_the_perturbed_context_and_keep_free_flight_zero(tmp_path):
+    """noise_target sim: the target decodes (from the noisy context) to Pymunk stepped from the
+    noisy last frame, not to the true next state; in free flight that is an all-zero residual."""
+    from physics_llm.sim.simulate import simulate as run, step_from
+    from physics_llm.text import DigitTokenizer
+    from training.examples import ExampleSampler
+
+    scene, traj = falling_pair()
+
+    class OneScene:  # the slice of data.store.Dataset the sampler reads
+        root, split = tmp_path, "train"
+
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, i):
+            return scene, run(scene)
+
+    ds = OneScene()
+    fmt = TextFormat(version=2, order="vel_first", gaps=True)  # residual: free flight is all zeros
+    noise = Noise(vel=30.0, pos=2.0, frac=1.0, target="sim")
+    sim = ExampleSampler(ds, fmt, DigitTokenizer(), 1024, 1.0, 50.0, noise=noise)
+    truth = ExampleSampler(ds, fmt, DigitTokenizer(), 1024, 1.0, 50.0, noise=Noise(vel=30.0, pos=2.0, frac=1.0))
+    g = 2 * 2 + 1  # target frame 5 (context 3), object 1 (the box)
+    s_prompt, s_target = sim.text(g, np.random.default_rng(4))
+    t_prompt, t_target = truth.text(g, np.random.default_rng(4))
+    assert s_prompt == t_prompt  # the same perturbed context either way
+    assert s_target != t_target
+    assert s_target.split()[1:] == ["0"] * 6  # "o1" then six zero residuals: free flight from the noisy state
+    noisy = noise.apply(np.random.default_rng(4), traj[None, 2:5], scene.dt)
+    res = parse_outputs(scene, noisy, [[s_target] * 2], fmt)
+    want = step_from(scene, noisy[0, -1])
+    assert np.abs(res.states[0, 1, :4] - want[1, :4]).max() <= 0.05 + 1e-4
+    assert np.abs(res.states[0, 1, :2] - traj[5, 1, :2]).max() > 0.1  # not the true next state
+
+
 def test_sampler_examples_with_noise_are_a_pure_function_of_the_seed(tmp_path):
     from pathlib import Path
 
@@ -80,7 +116,7 @@ def test_sampler_examples_with_noise_are_a_pure_function_of_the_seed(tmp_path):
 
 
 @pytest.mark.parametrize("key,value", [("noise_vel", -1.0), ("noise_pos", 1e9), ("noise_frac", 1.5),
-                                       ("noise_vel", True)])
+                                       ("noise_vel", True), ("noise_target", "pymunk")])
 def test_noise_keys_out_of_range_are_refused_naming_the_key(key, value):
     cfg = TrainGPTConfig(**{key: value})
     with pytest.raises(ConfigError, match=key):

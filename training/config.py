@@ -35,11 +35,13 @@ class TrainConfig:
     # Noise on the context (training/examples.py, learning_to_simulate's idea): in a noise_frac
     # share of the examples, a random walk on the context velocities whose last step has std
     # noise_vel (px/s), integrated into the positions, plus one shift of every context position
-    # of std noise_pos (px). The target stays the true next state, so the model learns to
-    # correct what a rollout's own errors look like, penetrations included.
+    # of std noise_pos (px). noise_target "truth": the target stays the true next state, so the
+    # model learns to correct the noise back to the true trajectory; "sim": the target is Pymunk
+    # stepped from the perturbed state, what physics does from what a rollout's errors look like.
     noise_vel: float = 0.0
     noise_pos: float = 0.0
     noise_frac: float = 0.5
+    noise_target: str = "truth"
     # Optimisation: AdamW, linear warmup, then cosine from lr to min_lr at the last step (loop.lr_at).
     batch_size: int  # examples per step
     lr: float
@@ -95,6 +97,9 @@ class TrainConfig:
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= hi:
                 raise ConfigError(f"{key} must be a number in [0, {hi:g}] ({unit}), got {v!r}")
+        if self.noise_target not in ("truth", "sim"):
+            raise ConfigError(f"noise_target must be truth (the true next state) or sim (Pymunk stepped from the "
+                              f"perturbed context), got {self.noise_target!r}")
         if self.weight_decay < 0 or self.grad_clip < 0:
             raise ConfigError(f"weight_decay and grad_clip must be >= 0, got {self.weight_decay} and {self.grad_clip}")
 
@@ -106,7 +111,8 @@ class TrainConfig:
     def noise(self):
         from training.examples import Noise
 
-        return Noise(vel=float(self.noise_vel), pos=float(self.noise_pos), frac=float(self.noise_frac))
+        return Noise(vel=float(self.noise_vel), pos=float(self.noise_pos), frac=float(self.noise_frac),
+                     target=self.noise_target)
 
     def text_format(self) -> TextFormat:
         return TextFormat(**{k: getattr(self, k) for k in TEXT_KEYS})

@@ -28,6 +28,7 @@ import numpy as np
 
 from physics_llm.errors import UserError
 from physics_llm.eval.metrics import onset_mask
+from physics_llm.sim.simulate import step_from
 from physics_llm.text import DigitTokenizer, TextFormat, build_prompts, format_targets
 
 CACHE_SCENES = 256  # decoded trajectories kept: a 30-object 200-frame scene is 144 KB, a decode ~1 ms
@@ -73,13 +74,20 @@ class Noise:
     With probability `frac` an example's window gets, for every object, a random walk on its
     velocities (vx, vy) over the C context frames whose last step has std `vel` px/s, integrated
     into the positions (x += cumulative velocity noise * dt), plus one shift of std `pos` px of
-    all its context positions. The target is left alone: the true next state, so the residual
-    target is measured from the perturbed last frame and teaches the correction back.
+    all its context positions. The target (`target`):
+
+    - "truth": the true next state, so the residual target is measured from the perturbed last
+      frame and teaches the correction back to the true trajectory (learning_to_simulate). In
+      free flight that is a correction of the noise, which a clean context does not need.
+    - "sim": Pymunk stepped one frame from the perturbed last frame (sim.simulate.step_from):
+      what physics does from the state the model sees, penetrations included. Free flight stays
+      an all-zero residual, so a rollout's own errors are handled the way the simulator would.
     """
 
     vel: float = 0.0
     pos: float = 0.0
     frac: float = 0.5
+    target: str = "truth"
 
     @property
     def active(self) -> bool:
@@ -181,10 +189,13 @@ class ExampleSampler:
         s, t, obj = self.locate(g)
         scene, traj = self._load(s)
         window = traj[None, t - self.fmt.context:t]  # (1, C, N, 6)
+        nxt = traj[None, t]
         if rng is not None and self.noise is not None:
-            window = self.noise.apply(rng, window, scene.dt)
+            clean, window = window, self.noise.apply(rng, window, scene.dt)
+            if window is not clean and self.noise.target == "sim":
+                nxt = step_from(scene, window[0, -1])[None]
         prompt = build_prompts(scene, window, self.fmt)[0][obj]
-        return prompt, format_targets(scene, window, traj[None, t], self.fmt)[0][obj]
+        return prompt, format_targets(scene, window, nxt, self.fmt)[0][obj]
 
     def example(self, g: int, rng: np.random.Generator | None = None) -> tuple[list[int], list[int]]:
         """Global id -> (idx, targets) of encode_example (length may exceed block_size)."""

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from physics_llm.models.base import Predictor
-from physics_llm.sim.scene import Scene, SceneObject
-from physics_llm.sim.simulate import World, simulate
+from physics_llm.sim.scene import Scene
+from physics_llm.sim.simulate import simulate, step_from
 
 
 class Oracle(Predictor):
@@ -57,18 +57,6 @@ class Oracle(Predictor):
             if t >= 1 and np.array_equal(traj[t - 1], windows[b, -1]):
                 out[b] = traj[t]
             else:
-                out[b] = step_from_state(scene, windows[b, -1])
+                out[b] = step_from(scene, windows[b, -1])
         return out, np.ones((B, N), dtype=bool)
 
-
-def step_from_state(scene: Scene, state: np.ndarray) -> np.ndarray:
-    """One frame of Pymunk from an arbitrary (N, 6) state of the scene's objects."""
-    objs = [SceneObject(shape=o.shape, radius=o.radius, size=o.size, material=o.material,
-                        position=(float(s[0]), float(s[1])), velocity=(float(s[2]), float(s[3])),
-                        angle=float(s[4]), angular_velocity=float(s[5]))
-            for o, s in zip(scene.objects, np.asarray(state, dtype=np.float64))]
-    from dataclasses import replace
-
-    world = World(replace(scene, objects=objs))
-    world.step()
-    return world.state()

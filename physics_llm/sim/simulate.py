@@ -7,7 +7,7 @@ escape (docs/DESIGN.md "Measured facts").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pymunk
@@ -152,6 +152,26 @@ class World:
         self._read_bodies()
         ends = self._advance(frames - 1, record=True)
         return Trajectory(traj=self._states(), contacts=self._contacts(ends))
+
+
+def world_at(scene: Scene, state: np.ndarray) -> World:
+    """A World of `scene` with its bodies at `state` (N, 6) instead of their initial state.
+
+    Pymunk from an arbitrary state (a model's prediction, a perturbed training context, a body
+    the user flung): contact warm-starting starts afresh, so from a state of the scene's own run
+    the next frame matches the continued run closely but not bit for bit (on 200 frames of 20
+    training scenes: velocity error median 7e-4 px/s, 99th percentile 1.6 px/s)."""
+    s = np.asarray(state, dtype=np.float64)
+    objs = [replace(o, position=(float(r[0]), float(r[1])), velocity=(float(r[2]), float(r[3])),
+                    angle=float(r[4]), angular_velocity=float(r[5])) for o, r in zip(scene.objects, s)]
+    return World(replace(scene, objects=objs))
+
+
+def step_from(scene: Scene, state: np.ndarray) -> np.ndarray:
+    """(N, 6) state -> (N, 6) float32 one frame of Pymunk later (world_at, then one step)."""
+    world = world_at(scene, state)
+    world.step()
+    return world.state()
 
 
 def add_walls(space: pymunk.Space, scene: Scene) -> None:
