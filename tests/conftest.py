@@ -3,6 +3,17 @@
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def headless_sdl():
+    """SDL's dummy video and audio drivers for the whole session (undone at its end), set before any
+    fixture or test opens a pygame display: no window and no sound device in tests, and subprocesses
+    the tests start (the app, jobs) inherit them."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SDL_VIDEODRIVER", "dummy")
+        mp.setenv("SDL_AUDIODRIVER", "dummy")
+        yield
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Tiny torch models: a second CPU thread costs more than it gives, and far more when another
@@ -18,11 +29,9 @@ def one_thread():
 @pytest.fixture
 def app_shared(tmp_path):
     """(Shared, screen) for one app screen under SDL's dummy driver, every app directory in tmp_path."""
-    import os
     from pathlib import Path
 
-    os.environ["SDL_VIDEODRIVER"] = "dummy"  # before pygame opens a display: no window in tests
-    import pygame
+    import pygame  # SDL's dummy driver: headless_sdl
 
     from app.config import AppConfig
     from app.control import body_rect

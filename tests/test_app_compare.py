@@ -1,11 +1,8 @@
 """The compare screen with a real World and real predictors: in step, its numbers against an
 independent computation, the timeline, several models, grab and fling."""
 
-import os
 import time
 from pathlib import Path
-
-os.environ["SDL_VIDEODRIVER"] = "dummy"  # before pygame opens a display: no window in tests
 
 import numpy as np
 import pytest

@@ -1,13 +1,9 @@
 """The editor turns mouse events into a valid Scene, refuses overlapping or outside objects, saves and runs."""
 
-import os
+import math
 import subprocess
 import sys
 from pathlib import Path
-
-os.environ["SDL_VIDEODRIVER"] = "dummy"  # before pygame opens a display: no window in tests
-
-import math
 
 import pytest
 

@@ -1,11 +1,8 @@
 """The gallery on a report made by a real tiny eval; an eval started from the jobs screen reaches the gallery."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
-
-os.environ["SDL_VIDEODRIVER"] = "dummy"  # before pygame opens a display: no window in tests
 
 import pytest
 

@@ -1,9 +1,6 @@
 """The window is resizable: every screen lays itself out again from 1024x640 up, nothing overlaps."""
 
 import itertools
-import os
-
-os.environ["SDL_VIDEODRIVER"] = "dummy"  # before pygame opens a display: no window in tests
 
 import pytest
 

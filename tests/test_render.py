@@ -1,7 +1,6 @@
 """The renderer: shapes, positions, Pymunk's rotation convention, colours, options, pygame surfaces."""
 
 import math
-import os
 
 import numpy as np
 import pymunk
@@ -127,7 +126,6 @@ def test_identical_calls_identical_arrays():
 
 
 def test_to_surface_under_dummy_video_driver():
-    os.environ["SDL_VIDEODRIVER"] = "dummy"
     import pygame
     scene = Scene(objects=[circle(200, 150)], walls=Walls())
     a = Renderer(scene, scale=0.5).frame(scene.initial_state())
