@@ -140,7 +140,7 @@ def pymunk_depth(a: SceneObject, b: SceneObject) -> float | None:
     """Pymunk's own contact depth between two shapes (None: Pymunk reports no contact points)."""
     import pymunk
 
-    from physics_llm.sim.simulate import make_shape
+    from physics_llm.sim.shapes import make_shape
 
     shapes = []
     for o in (a, b):

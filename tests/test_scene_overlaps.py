@@ -67,7 +67,7 @@ def test_touching_and_apart_shapes_are_accepted():
 def pymunk_shapes(scene):
     import pymunk
 
-    from physics_llm.sim.simulate import make_shape
+    from physics_llm.sim.shapes import make_shape
 
     out = []
     for o in scene.objects:

@@ -22,8 +22,7 @@ from __future__ import annotations
 import numpy as np
 import zstandard
 
-from physics_llm.sim.simulate import Trajectory
-from physics_llm.sim.state import wrap_angle
+from physics_llm.sim.state import Trajectory, wrap_angle
 
 POS_COLS = [0, 1, 4]  # x, y, angle ...
 VEL_COLS = [2, 3, 5]  # ... and their rates vx, vy, angular_velocity

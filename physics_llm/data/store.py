@@ -32,7 +32,7 @@ from physics_llm.data.metadata import load_metadata
 from physics_llm.data.shard import Header, Row, ShardError, read_blob, read_header, scene_json, sha256_file
 from physics_llm.errors import UserError
 from physics_llm.sim.scene import Scene
-from physics_llm.sim.simulate import Trajectory
+from physics_llm.sim.state import Trajectory
 
 
 class Dataset:

@@ -7,15 +7,16 @@ escape (docs/DESIGN.md "Measured facts").
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import pymunk
 import pymunk.batch as pb
 
 from physics_llm.errors import SimulationError
-from physics_llm.sim.scene import Scene, SceneObject, check_work
-from physics_llm.sim.state import wrap_angle
+from physics_llm.sim.scene import Scene, check_work
+from physics_llm.sim.shapes import make_shape
+from physics_llm.sim.state import Trajectory, wrap_angle
 
 WALL_THICKNESS = 100.0  # px; segment radius, placed so its inner face is the world edge
 # Chipmunk's default of 10 let a heavy body landing on a light one push the light
@@ -26,18 +27,6 @@ _BODY_FIELDS = pb.BodyFields.POSITION | pb.BodyFields.ANGLE | pb.BodyFields.VELO
 # pymunk.batch writes x, y, angle, vx, vy, w per body; our state order is x, y, vx, vy, angle, w.
 _BATCH_TO_STATE = [0, 1, 3, 4, 2, 5]
 _ARB_FIELDS = pb.ArbiterFields.BODY_A_ID | pb.ArbiterFields.BODY_B_ID | pb.ArbiterFields.CONTACT_COUNT
-
-
-@dataclass
-class Trajectory:
-    traj: np.ndarray  # (T, N, 6) float32
-    contacts: np.ndarray  # (T-1, N) bool
-
-
-def make_shape(body: pymunk.Body, o: SceneObject) -> pymunk.Shape:
-    if o.shape == "circle":
-        return pymunk.Circle(body, o.radius)
-    return pymunk.Poly.create_box(body, o.size)
 
 
 class World:

@@ -7,10 +7,19 @@ the step t -> t+1).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 FEATURES = ("x", "y", "vx", "vy", "angle", "angular_velocity")
 X, Y, VX, VY, ANGLE, OMEGA = range(6)
+
+
+@dataclass
+class Trajectory:
+    """What simulate() returns and a dataset stores per scene (here, so reading one needs no pymunk)."""
+    traj: np.ndarray  # (T, N, 6) float32
+    contacts: np.ndarray  # (T-1, N) bool
 
 
 def wrap_angle(a):
