@@ -24,7 +24,7 @@ import argparse
 import numpy as np
 
 from physics_llm.data.store import open_dataset
-from physics_llm.eval.metrics import onset_mask
+from physics_llm.sim.physics import onset_mask
 from physics_llm.models.registry import load_predictor
 
 

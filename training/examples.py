@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from physics_llm.errors import UserError
-from physics_llm.eval.metrics import onset_mask
+from physics_llm.sim.physics import onset_mask
 from physics_llm.sim.simulate import step_from
 from physics_llm.text import DigitTokenizer, TextFormat, build_prompts, format_targets
 

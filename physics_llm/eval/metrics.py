@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from physics_llm.sim import geometry
-from physics_llm.sim.physics import energy, momentum
+from physics_llm.sim.physics import energy, momentum, onset_mask  # noqa: F401 (onset_mask: runner.py's M.onset_mask)
 from physics_llm.sim.scene import Scene
 from physics_llm.sim.state import ANGLE, VX, VY, X, Y, wrap_angle
 
@@ -85,19 +85,6 @@ def vel_quantiles(errors: np.ndarray) -> tuple[float, float, float]:
         return float("nan"), float("nan"), float("nan")
     q = np.percentile(e, [50, 90, 99])
     return float(q[0]), float(q[1]), float(q[2])
-
-
-def onset_mask(prev_true: np.ndarray, true: np.ndarray, gravity, dt: float, threshold: float) -> np.ndarray:
-    """(..., N) bool: the step prev -> true changed the velocity by more than gravity can.
-
-    Collision onsets: |v_true - v_prev - g*dt| > threshold (px/s). Free flight changes
-    v by exactly g*dt, resting contact by a few px/s; an impact by far more.
-    """
-    a, b = np.asarray(prev_true, np.float64), np.asarray(true, np.float64)
-    g = np.asarray(gravity, np.float64)
-    ddx = b[..., VX] - a[..., VX] - g[0] * dt
-    ddy = b[..., VY] - a[..., VY] - g[1] * dt
-    return np.hypot(ddx, ddy) > threshold
 
 
 def curve_rel_err(pred_curve: np.ndarray, true_curve: np.ndarray, floor: float,

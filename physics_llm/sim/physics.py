@@ -1,4 +1,5 @@
-"""Energy and momentum of states (masses and moments from the scene's materials and shapes).
+"""Energy and momentum of states (masses and moments from the scene's materials and shapes), and
+the collision-onset definition (onset_mask) that training samples by and evaluation reports on.
 
 Potential energy is measured from the floor (y = height, y pointing down), so a
 body resting on the floor has 0 and nothing is negative under normal gravity:
@@ -10,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from physics_llm.sim.scene import Scene
+from physics_llm.sim.state import VX, VY
 
 
 def energy(scene: Scene, states: np.ndarray) -> dict[str, np.ndarray]:
@@ -28,3 +30,16 @@ def momentum(scene: Scene, states: np.ndarray) -> np.ndarray:
     s = np.asarray(states, dtype=np.float64)
     m = scene.masses()
     return np.stack([(m * s[..., 2]).sum(-1), (m * s[..., 3]).sum(-1)], axis=-1)
+
+
+def onset_mask(prev_true: np.ndarray, true: np.ndarray, gravity, dt: float, threshold: float) -> np.ndarray:
+    """(..., N) bool: the step prev -> true changed the velocity by more than gravity can.
+
+    Collision onsets: |v_true - v_prev - g*dt| > threshold (px/s). Free flight changes
+    v by exactly g*dt, resting contact by a few px/s; an impact by far more.
+    """
+    a, b = np.asarray(prev_true, np.float64), np.asarray(true, np.float64)
+    g = np.asarray(gravity, np.float64)
+    ddx = b[..., VX] - a[..., VX] - g[0] * dt
+    ddy = b[..., VY] - a[..., VY] - g[1] * dt
+    return np.hypot(ddx, ddy) > threshold
