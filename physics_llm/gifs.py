@@ -1,10 +1,11 @@
 """GIF writers: a trajectory GIF and the 3-panel truth / prediction / overlay comparison GIF.
 
 Every frame is drawn by physics_llm/render.py without anti-aliasing (text too), so
-each pixel is one of a fixed list of colours; frames are mapped exactly onto one
-fixed palette (no dithering, no per-frame palettes). That keeps the bytes
-deterministic for the same input and the files small (measured: a 100-frame,
-30-object comparison GIF at the default scale is well under 2 MB).
+each pixel is one of a fixed list of colours; frames are mapped exactly onto the
+renderer's fixed palette (render.palette_image: no dithering, no per-frame
+palettes). That keeps the bytes deterministic for the same input and the files
+small (measured: a 100-frame, 30-object comparison GIF at the default scale is
+well under 2 MB).
 Both writers write atomically (temp file + rename).
 
 Limits (checked before anything is drawn): a GIF holds at most MAX_GIF_FRAMES frames, and a
@@ -21,36 +22,15 @@ from pathlib import Path
 import numpy as np
 
 from physics_llm.io import atomic_path
-from physics_llm.render import BACKGROUND, Renderer, line_color, palette_colors
+from physics_llm.render import (AXIS, ERROR, PRED, STRIP_BG, TEXT, TRUTH, TRUTH_DIM, UNPARSED, Renderer,
+                                palette_image)
 from physics_llm.sim.physics import energy, momentum
 from physics_llm.sim.scene import Scene
 from physics_llm.sim.state import X, Y
 
-TRUTH = (80, 210, 100)  # green
-PRED = (70, 140, 255)  # blue
-TRUTH_DIM = (40, 110, 56)  # truth under the prediction in the overlay panel
-ERROR = (240, 60, 50)  # red: true -> predicted position
-UNPARSED = (150, 150, 150)  # grey, hollow: objects the model did not produce
-TEXT = (235, 235, 235)
 MAX_GIF_FRAMES = 1000  # about 300 MB of palette frames at the default comparison size
 MAX_PANEL_PX = 800  # the longer side of one panel: the default world at scale 0.5 is 400 px
-STRIP_BG = (34, 37, 45)
-AXIS = (90, 96, 108)
 FONT_SIZE = 11
-
-
-def _palette_image():
-    """A P-mode image whose palette is every colour the GIFs use (padded to a power of two)."""
-    from PIL import Image
-
-    colors = palette_colors() + [TRUTH, PRED, TRUTH_DIM, ERROR, UNPARSED, TEXT, STRIP_BG, AXIS]
-    colors += [line_color(c) for c in (TRUTH, PRED, TRUTH_DIM)]
-    colors = list(dict.fromkeys(colors))  # unique, order kept
-    size = 1 << max(1, (len(colors) - 1).bit_length())
-    colors += [BACKGROUND] * (size - len(colors))
-    pal = Image.new("P", (1, 1))
-    pal.putpalette([c for rgb in colors for c in rgb])
-    return pal
 
 
 def _font():
@@ -87,7 +67,7 @@ def _save_gif(frames, path: str | Path, fps: float) -> Path:
     per second, looping. Each frame is quantised as it comes, so no RGB frame is kept."""
     from PIL import Image
 
-    pal = _palette_image()
+    pal = palette_image()
     quantized = (f.quantize(palette=pal, dither=Image.Dither.NONE) for f in frames)
     first = next(quantized, None)
     if first is None:

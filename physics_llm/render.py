@@ -8,7 +8,7 @@ y' = x sin a + y cos a); a circle's radius line points along its body x-axis,
 
 Drawing is plain PIL (no anti-aliasing): few distinct colours keep GIFs small
 and palette quantisation exact. Used by the app (via `to_surface`) and by
-physics_llm/gifs.py.
+physics_llm/gifs.py. Every colour either draws is here, and so is the GIF palette.
 """
 
 from __future__ import annotations
@@ -40,6 +40,16 @@ DENSITY_COLORS = [
     tuple(int(round(a + (b - a) * k / (DENSITY_LEVELS - 1))) for a, b in zip(_RAMP_LIGHT, _RAMP_HEAVY))
     for k in range(DENSITY_LEVELS)
 ]
+# The comparison views (physics_llm/gifs.py, the app's compare screen): truth green, prediction blue.
+TRUTH = (80, 210, 100)  # green
+PRED = (70, 140, 255)  # blue
+TRUTH_DIM = (40, 110, 56)  # truth under the prediction in the overlay panel
+ERROR = (240, 60, 50)  # red: true -> predicted position
+UNPARSED = (150, 150, 150)  # grey, hollow: objects the model did not produce
+# The comparison GIF's strip of plots: text, background, axes.
+TEXT = (235, 235, 235)
+STRIP_BG = (34, 37, 45)
+AXIS = (90, 96, 108)
 WALL_WIDTH = 3  # px in the image, whatever the scale
 # Predictions can be wild; PIL coordinates must stay bounded, and a body this far out is off-image anyway.
 _COORD_LIMIT = 1e5
@@ -61,9 +71,27 @@ def line_color(fill: tuple[int, int, int]) -> tuple[int, int, int]:
 
 
 def palette_colors() -> list[tuple[int, int, int]]:
-    """Every colour `Renderer` draws with its default colours (for a fixed GIF palette)."""
+    """Every colour a GIF is drawn with, unique, in a fixed order: what `Renderer` draws with its default
+    colours, then the comparison and strip colours and the radius lines of circles drawn in TRUTH, PRED
+    and TRUTH_DIM."""
     fills = list(MATERIAL_COLORS.values()) + DENSITY_COLORS
-    return [BACKGROUND, WALL_COLOR] + fills + [line_color(c) for c in fills]
+    colors = [BACKGROUND, WALL_COLOR] + fills + [line_color(c) for c in fills]
+    colors += [TRUTH, PRED, TRUTH_DIM, ERROR, UNPARSED, TEXT, STRIP_BG, AXIS]
+    colors += [line_color(c) for c in (TRUTH, PRED, TRUTH_DIM)]
+    return list(dict.fromkeys(colors))  # unique, order kept
+
+
+def palette_image():
+    """A PIL P-mode image whose palette is palette_colors(), padded with BACKGROUND to a power of two:
+    every frame of a GIF maps onto it exactly (physics_llm/gifs.py)."""
+    from PIL import Image
+
+    colors = palette_colors()
+    size = 1 << max(1, (len(colors) - 1).bit_length())
+    colors += [BACKGROUND] * (size - len(colors))
+    pal = Image.new("P", (1, 1))
+    pal.putpalette([c for rgb in colors for c in rgb])
+    return pal
 
 
 class Renderer:
