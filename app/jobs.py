@@ -4,11 +4,14 @@ Each job is `sys.executable -m physics_llm.cli ARGS` in its own process group (s
 cancel also ends the worker processes it started). A reader thread collects the
 output; progress bars redraw one line with carriage returns, so a "\r" replaces
 the last line instead of adding one. `progress()` reads the output: a tqdm bar's
-N/M (generate, train), or for eval the (suite, model) runs it has reported of those
-its arguments ask for. A cancelled job leaves nothing behind: its --out is removed
-if the job created it, and its temporary files (NAME.tmp-PID...) with it. Every
-finished job is appended to the runner's history file (jobs_dir/jobs.jsonl), which
-the next app session reads back.
+N/M (generate, train), or for eval (started with --progress, as the jobs screen does)
+its last `progress: DONE/TOTAL scenes (...)` line: scenes done of total (a scene of a
+model is done once its rollout is scored); those lines feed the bar, not the output
+shown. An eval without --progress is counted in the (suite, model) runs it has
+reported of those its arguments ask for. A cancelled job leaves nothing behind: its
+--out is removed if the job created it, and its temporary files (NAME.tmp-PID...)
+with it. Every finished job is appended to the runner's history file
+(jobs_dir/jobs.jsonl), which the next app session reads back.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ HISTORY_MAX = 200  # jobs read back from the history file (the newest)
 _BAR = re.compile(r"(\d+)/(\d+)\s*\[")  # tqdm: " 42%|####   | 42/100 [00:01<00:02, ...]"
 _EVAL_RUN = re.compile(r"^\s+\S+: single pos_rmse")  # eval's line after each (suite, model) run
 _EVAL_SUITE = re.compile(r"^(\S+): (\d+) scenes \(")
+_EVAL_PROGRESS = re.compile(r"^progress: (\d+)/(\d+) scenes(?: \((.*)\))?$")  # eval --progress
 N_OOD = 8
 N_BASELINES = 3
 
@@ -53,6 +57,7 @@ class Job:
         self.removed: list[str] = []  # what a cancel cleaned up
         self.eval_runs = 0  # eval: (suite, model) runs reported so far
         self.eval_suites: list[str] = []
+        self.eval_progress: tuple[int, int, str] | None = None  # eval --progress: its last (done, total, where)
         self._out_path = None if out is None else Path(cwd or ".") / out
         self._out_existed = self._out_path is not None and (self._out_path.exists() or self._out_path.is_symlink())
         self._on_end = on_end
@@ -74,6 +79,10 @@ class Job:
             *done, rest = (self._partial + text.replace("\r\n", "\n")).split("\n")
             for line in done:
                 shown = _shown(line)
+                m = _EVAL_PROGRESS.match(shown)
+                if m:
+                    self.eval_progress = int(m.group(1)), int(m.group(2)), m.group(3) or ""
+                    continue
                 self.lines.append(shown)
                 if _EVAL_RUN.match(shown):
                     self.eval_runs += 1
@@ -124,7 +133,13 @@ class Job:
     def progress(self) -> tuple[int, int, str] | None:
         """(done, total, what) from the output so far, or None when it says nothing yet."""
         if self.name == "eval" or (self.args and self.args[0] == "eval"):
+            if self.eval_progress is not None:
+                done, total, where = self.eval_progress
+                return done, total, f"{done} of {total} scenes" + (f"  ({where})" if where else "")
             total_runs, per_suite = eval_plan(self.args)
+            if "--progress" in self.args:
+                total = total_runs * per_suite
+                return 0, total, f"0 of {total or '?'} scenes  (starting)"
             scenes = f", about {self.eval_runs * per_suite} of {total_runs * per_suite} scene rollouts" \
                 if per_suite else ""
             return self.eval_runs, total_runs, f"{self.eval_runs} of {total_runs} suite x model runs{scenes}"
@@ -213,7 +228,8 @@ class PastJob:
     """A job of an earlier app session, read back from the history file (what the jobs list shows of it)."""
 
     def __init__(self, rec: dict):
-        self.name, self.args, self.out = str(rec.get("name", "?")), [str(a) for a in rec.get("args", [])], rec.get("out")
+        self.name, self.out = str(rec.get("name", "?")), rec.get("out")
+        self.args = [str(a) for a in rec.get("args", [])]
         self.status = str(rec.get("status", "done"))
         self.returncode = rec.get("returncode")
         self.elapsed = float(rec.get("elapsed", 0.0))

@@ -128,3 +128,46 @@ def test_the_jobs_screen_shows_a_failed_jobs_full_error(app_shared, tmp_path):
     assert msg == f"error: {long}: no such scene file"  # the whole message, not cut
     assert "".join(wrap_chars(msg, shared.theme.mono, 300)) == msg
     st.draw(screen)
+
+
+def test_an_eval_job_with_progress_counts_scenes_done_of_total(tmp_path):
+    from dataclasses import replace
+
+    scenes = tmp_path / "short.jsonl"  # 2 scenes of 12 frames: a quick eval
+    scenes.write_text("".join(replace(random_scene(s), frames=12).to_json() + "\n" for s in (1, 2)))
+    out = tmp_path / "rep"
+    args = ["eval", "--model", "baseline:copy", "--model", "baseline:constvel", "--no-baselines", "--scenes",
+            scenes, "--windows", "1", "--horizon", "4", "--gifs", "0", "--set", "plots=false", "--progress",
+            "--out", out]
+    job = JobRunner(cwd=str(ROOT)).start("eval", args, out=str(out))
+    assert job.progress()[0] == 0 and "scenes" in job.progress()[2]  # before its first line: 0 of the plan
+    assert job.wait(120) == 0, job.tail(10)
+    assert job.progress() == (4, 4, "4 of 4 scenes  (done)")  # 2 models x 2 scenes
+    assert not any(line.startswith("progress:") for line in job.tail(200))  # they feed the bar, not the log
+    assert job.tail(1)[0].startswith(f"wrote {out}: report.md")
+
+
+@pytest.mark.slow
+def test_the_jobs_screens_eval_shows_scenes_done_of_total(app_shared):
+    from app.states.jobs import JobsState
+
+    shared, screen = app_shared
+    st = JobsState(shared)
+    st.startup({"model": "baseline:constvel"})
+    st.eval_count.index, st.eval_horizon.index = 0, 0  # 2 scenes per suite, horizon 20
+    args, out, problem = st.eval_args()
+    assert problem is None and "--progress" in args
+    job = st.start("eval")
+    seen = set()
+
+    def finished() -> bool:  # every state the bar passes through, drawn as the screen does
+        seen.add(job.progress()[:2])
+        st.update(0.0)
+        st.draw(screen)
+        return job.status != "running"
+
+    assert wait_until(finished, 300), "the eval job did not end"
+    assert job.wait(10) == 0, job.tail(10)
+    assert job.progress()[:2] == (6, 6)  # constvel and the other 2 baselines x 2 scenes
+    assert {total for _, total in seen} == {6} and all(0 <= done <= 6 for done, _ in seen)
+    assert (Path(out) / "report.md").exists()

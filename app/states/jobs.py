@@ -120,7 +120,7 @@ class JobsState(State):
                 problem = f"no {path} yet: draw scenes in the editor and press a to append them"
         args += ["--suite", "in_dist"] + (["--suite", "ood:all"] if self.eval_ood.value == "on" else [])
         args += ["--scenes-per-suite", self.eval_count.value, "--horizon", self.eval_horizon.value,
-                 "--gifs", "1", "--out", out]
+                 "--gifs", "1", "--progress", "--out", out]
         return args, out, problem
 
     def start(self, name: str) -> Job | None:

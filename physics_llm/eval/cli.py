@@ -22,7 +22,8 @@ def register(sub) -> None:
                    help="baseline:copy|constvel|ballistic, oracle, gpt:DIR, hf:ID (repeat for several)")
     p.add_argument("--data", metavar="DIR", help="dataset directory for in_dist")
     p.add_argument("--split", help="dataset split for in_dist (default test)")
-    p.add_argument("--scenes", metavar="FILE", help="JSONL file of scenes for in_dist (simulated for the ground truth)")
+    p.add_argument("--scenes", metavar="FILE",
+                   help="JSONL file of scenes for in_dist (simulated for the ground truth)")
     p.add_argument("--suite", action="append", dest="suites", metavar="SUITE",
                    help="in_dist, ood:<kind> or ood:all (repeat for several; default in_dist)")
     p.add_argument("--scenes-per-suite", type=int, metavar="N", help="scenes per suite (0 = all of --data/--scenes)")
@@ -35,7 +36,11 @@ def register(sub) -> None:
                    help="write every rollout (pred and truth arrays, per model, suite and scene) as "
                         "REPORT_DIR/rollouts/<suite>/<model>/<scene>.npz, listed in rollouts/index.csv")
     p.add_argument("--no-baselines", action="store_true", help="do not add the three baselines")
-    p.add_argument("--config", metavar="YAML", help="YAML config (default: the built-in defaults = configs/eval/default.yaml)")
+    p.add_argument("--progress", action="store_true",
+                   help="print lines `progress: DONE/TOTAL scenes (suite, model, phase)` to stderr as the work "
+                        "advances (a scene of a model is done once its rollout is scored; at most 4 lines a second)")
+    p.add_argument("--config", metavar="YAML",
+                   help="YAML config (default: the built-in defaults = configs/eval/default.yaml)")
     p.add_argument("--set", action="append", dest="sets", metavar="KEY=VALUE", help="override a config key")
     p.add_argument("--out", required=True, metavar="DIR", help="report directory (must be new or empty, or --force)")
     p.add_argument("--force", action="store_true", help="replace an existing report directory")
@@ -68,7 +73,7 @@ def run_eval(args) -> int:
     check_out(Path(args.out), args.force)  # fail before any work, not after it
     t0 = time.perf_counter()
     with staged_dir(args.out, args.force) as tmp:
-        res = evaluate(cfg, tmp)
+        res = evaluate(cfg, tmp, progress=_progress_printer() if args.progress else None)
         write_report(res, cfg, tmp)
     n_png = len(list(Path(args.out).glob("*.png")))
     n_npz = len(list(Path(args.out).glob("rollouts/*/*/*.npz")))
@@ -77,6 +82,27 @@ def run_eval(args) -> int:
           f"{n_png} plots{saved}; {len(res.models)} models x {len(res.suites)} suites in "
           f"{time.perf_counter() - t0:.1f} s")
     return 0
+
+
+PROGRESS_EVERY_S = 0.25
+
+
+def _progress_printer():
+    """evaluate()'s progress callback for --progress: one stderr line per change, at most every
+    PROGRESS_EVERY_S (the first, the last and each finished (suite, model) run always)."""
+    import sys
+
+    last = [float("-inf"), None]
+
+    def show(p) -> None:
+        now = time.monotonic()
+        key = (p.done, p.suite, p.model, p.phase)
+        edge = p.phase in ("start", "done", "simulate") or p.done == p.total or key[:3] != (last[1] or key)[:3]
+        if edge or now - last[0] >= PROGRESS_EVERY_S:
+            print(p.line(), file=sys.stderr, flush=True)
+            last[0], last[1] = now, key
+
+    return show
 
 
 def run_gif(args) -> int:

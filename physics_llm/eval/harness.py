@@ -18,6 +18,11 @@ predicted frames and the true frames they stand for, exactly what the rollout me
 are computed from; parsed (H, N) bool; start (int64, the index of the first predicted
 frame in the scene's trajectory); model (the spec), scene (the scene JSON) and label
 (where the scene came from) as numpy unicode strings.
+
+evaluate(..., progress=f) calls f(EvalProgress) as the work advances (nothing else changes: the
+report is the same with or without it): at the start (0 done), while a suite's scenes are read or
+simulated, after each scene's single step, after every rollout step and once per scored rollout batch.
+A unit is one scene of one model: done once its rollout is scored; total = models x the suites' scenes.
 """
 
 from __future__ import annotations
@@ -53,6 +58,37 @@ class EvalResult:
     conservation_label: dict[str, str] = field(default_factory=dict)
     gifs: list[tuple[str, str, str, str]] = field(default_factory=list)  # (suite, model, scene label, file name)
     timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EvalProgress:
+    """Where an evaluation is: `done` of `total` (model, scene) pairs have their rollout scored."""
+
+    done: int
+    total: int
+    suite: str
+    model: str  # "" while the suite's scenes are read or simulated
+    phase: str  # "start", "simulate", "single", "rollout" or "done"
+    scenes: int = 0  # single: the suite's scenes done for this model; rollout: scenes scored before this batch
+    of: int = 0  # the suite's scenes
+    step: int = 0  # rollout: step `step` of `steps` of the batch after `scenes`
+    steps: int = 0
+    batch: int = 0  # rollout: scenes in that batch
+
+    def line(self) -> str:
+        """One line such as `progress: 37/160 scenes (in_dist, gpt:x, rollout scenes 9-16, step 40/100)`."""
+        where = {"start": "loading", "done": "done"}.get(self.phase)
+        if where is None:
+            if self.phase == "simulate":
+                what = "reading/simulating its scenes"
+            elif self.phase == "single":
+                what = f"single step {self.scenes}/{self.of} scenes"
+            elif self.steps:
+                what = f"rollout scenes {self.scenes + 1}-{self.scenes + self.batch}, step {self.step}/{self.steps}"
+            else:
+                what = f"rollout {self.scenes}/{self.of} scenes"
+            where = ", ".join(x for x in (self.suite, self.model, what) if x)
+        return f"progress: {self.done}/{self.total} scenes ({where})"
 
 
 def load_predictors(cfg: EvalConfig) -> list[Predictor]:
@@ -130,8 +166,10 @@ class RolloutWriter:
         return path
 
 
-def evaluate(cfg: EvalConfig, out_dir: str | Path, log: Callable[[str], None] | None = None) -> EvalResult:
-    """Run the evaluation and write GIFs into out_dir (the report files are written by report.py)."""
+def evaluate(cfg: EvalConfig, out_dir: str | Path, log: Callable[[str], None] | None = None,
+             progress: Callable[[EvalProgress], None] | None = None) -> EvalResult:
+    """Run the evaluation and write GIFs into out_dir (the report files are written by report.py).
+    progress: called with an EvalProgress as the work advances (module docstring); optional."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
     t_start = time.perf_counter()
     predictors = load_predictors(cfg)
@@ -139,8 +177,13 @@ def evaluate(cfg: EvalConfig, out_dir: str | Path, log: Callable[[str], None] | 
     res = EvalResult(models=[p.name for p in predictors], suites=source.suites)
     tm = {"simulate_s": 0.0, "single_s": 0.0, "rollout_s": 0.0, "predict_s": 0.0, "gif_s": 0.0}
     writer = RolloutWriter(out_dir, res.models, res.suites) if cfg.save_rollouts else None
+    report = progress or (lambda p: None)
+    total = len(predictors) * sum(len(source._lengths(s)) for s in source.suites) if progress else 0
+    done = 0
+    report(EvalProgress(0, total, "", "", "start"))
     for si, suite in enumerate(source.suites):
         t0 = time.perf_counter()
+        report(EvalProgress(done, total, suite, "", "simulate"))
         cases = source.cases(suite)
         tm["simulate_s"] += time.perf_counter() - t0
         res.n_scenes[suite] = len(cases)
@@ -149,11 +192,15 @@ def evaluate(cfg: EvalConfig, out_dir: str | Path, log: Callable[[str], None] | 
         gifs_here = cfg.gifs if si == 0 else 0
         for p in predictors:
             t0 = time.perf_counter()
-            single = run_single(p, cases, cfg)
+            single = run_single(p, cases, cfg, progress=_ticker(report, done, total, suite, p.name, "single",
+                                                                 len(cases), cfg.rollout_batch) if progress else None)
             t1 = time.perf_counter()
             roll = run_rollouts(p, cases, cfg, keep=max(gifs_here, 1 if cfg.plots else 0),
-                                save=writer.saver(suite, p.name, cases) if writer else None)
+                                save=writer.saver(suite, p.name, cases) if writer else None,
+                                progress=_ticker(report, done, total, suite, p.name, "rollout", len(cases),
+                                                 cfg.rollout_batch) if progress else None)
             t2 = time.perf_counter()
+            done += len(cases)
             tm["single_s"] += t1 - t0
             tm["rollout_s"] += t2 - t1
             tm["predict_s"] += single.seconds + roll.seconds
@@ -175,7 +222,19 @@ def evaluate(cfg: EvalConfig, out_dir: str | Path, log: Callable[[str], None] | 
         log(f"rollouts: {len(writer.index)} files under {writer.root.name}/ ({writer.seconds:.1f} s)")
     tm["total_s"] = time.perf_counter() - t_start
     res.timings = tm
+    report(EvalProgress(done, total, "", "", "done"))
     return res
+
+
+def _ticker(report, before: int, total: int, suite: str, model: str, phase: str, n: int, batch: int):
+    """A runner progress callback that reports EvalProgress for one (suite, model) run's phase."""
+
+    def tick(scenes: int, step: int, steps: int) -> None:
+        scored = before + scenes if phase == "rollout" else before
+        report(EvalProgress(scored, total, suite, model, phase, scenes, n, step, steps,
+                            min(batch, n - scenes) if steps else 0))
+
+    return tick
 
 
 def _keep_conservation(res: EvalResult, suite: str, cases, r, model: str) -> None:

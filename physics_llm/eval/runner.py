@@ -83,7 +83,14 @@ class SingleStats:
         }
 
 
-def run_single(predictor: Predictor, cases: list[Case], cfg: EvalConfig) -> SingleStats:
+Progress = Callable[[int, int, int], None]
+"""progress(scenes, step, steps): `scenes` of the run's cases are finished; during a rollout batch (scenes
+`scenes`+1 .. `scenes`+batch advancing in lockstep) `step` of its `steps` are done, else step = steps = 0."""
+
+
+def run_single(predictor: Predictor, cases: list[Case], cfg: EvalConfig,
+               progress: Progress | None = None) -> SingleStats:
+    """Single-step predictions of every case; progress(i, 0, 0) after the i-th case, if given."""
     st = SingleStats()
     C = cfg.context
     for i, case in enumerate(cases):
@@ -103,6 +110,8 @@ def run_single(predictor: Predictor, cases: list[Case], cfg: EvalConfig) -> Sing
         st.momentum.append(M.momentum_rel_err(scene, pred.states, true))
         st.seconds += pred.seconds
         st.frames += len(targets)
+        if progress is not None:
+            progress(i + 1, 0, 0)
     return st
 
 
@@ -179,12 +188,14 @@ SaveRollout = Callable[[int, int, np.ndarray, np.ndarray, np.ndarray], None]
 
 
 def run_rollouts(predictor: Predictor, cases: list[Case], cfg: EvalConfig, keep: int = 0,
-                 save: SaveRollout | None = None) -> RolloutStats:
+                 save: SaveRollout | None = None, progress: Progress | None = None) -> RolloutStats:
     """Roll every case out; keep the predicted frames of the first `keep` cases (for GIFs and plots).
 
     save(case_index, first, pred (H, N, 6), truth (H, N, 6), parsed (H, N)), if given, is called
     once per case with exactly the frames its metrics are computed from (first = the index of the
     first predicted frame).
+
+    progress (a Progress), if given, is called after every step of a batch and once each batch is scored.
     """
     C, s = cfg.context, cfg.rollout_start
     lengths = [min(cfg.horizon, len(c.traj) - s - C) for c in cases]
@@ -195,7 +206,8 @@ def run_rollouts(predictor: Predictor, cases: list[Case], cfg: EvalConfig, keep:
         windows = {i: cases[i].traj[s:s + C].copy() for i in chunk}  # (C, N, 6) each
         preds = {i: np.empty((lengths[i],) + cases[i].traj.shape[1:], np.float32) for i in chunk}
         parsed = {i: np.empty((lengths[i], cases[i].scene.n), bool) for i in chunk}
-        for k in range(max(lengths[i] for i in chunk)):
+        steps = max(lengths[i] for i in chunk)
+        for k in range(steps):
             active = [i for i in chunk if k < lengths[i]]
             outs = predictor.predict_many(
                 [(cases[i].scene, windows[i][None], np.array([s + C + k])) for i in active])
@@ -203,6 +215,8 @@ def run_rollouts(predictor: Predictor, cases: list[Case], cfg: EvalConfig, keep:
                 preds[i][k], parsed[i][k] = out.states[0], out.parsed[0]
                 windows[i] = np.concatenate([windows[i][1:], out.states])
                 st.seconds += out.seconds
+            if progress is not None:
+                progress(lo, k + 1, steps)
         for i in chunk:
             true = _score(st, cases[i], preds[i], parsed[i], s + C, cfg.divergence_px)
             if save is not None:
@@ -211,6 +225,8 @@ def run_rollouts(predictor: Predictor, cases: list[Case], cfg: EvalConfig, keep:
                 ctx = cases[i].traj[s:s + C]
                 st.kept.append(Rollout(i, s, np.concatenate([ctx, preds[i]]),
                                        np.concatenate([np.ones(ctx.shape[:2], bool), parsed[i]])))
+        if progress is not None:
+            progress(chunk[-1] + 1, 0, 0)
     return st
 
 
