@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 import torch
 
 from physics_llm.errors import UserError
-from physics_llm.models.checkpoint import load_checkpoint, save_checkpoint
+from physics_llm.models.checkpoint import convert_weights, load_checkpoint, save_checkpoint
 from physics_llm.models.gpt import GPT, GPTConfig
 from physics_llm.models.gpt_predictor import GPTPredictor
 from physics_llm.models.registry import load_predictor
@@ -48,9 +49,32 @@ def test_save_load_round_trip_gives_identical_logits(tmp_path):
     assert ck.step == 7 and ck.meta == {"loss": 1.5} and not ck.model.training
     assert torch.equal(ck.train_state["optimizer"]["m"], torch.arange(5.0))
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == [
-        "gpt_config.json", "meta.json", "model.pt", "text_format.json", "tokenizer.json", "train_state.pt"]
+        "gpt_config.json", "meta.json", "model.safetensors", "text_format.json", "tokenizer.json", "train_state.pt"]
     assert load_checkpoint(tmp_path / "ck").train_state is None
     assert list(tmp_path.iterdir()) == [tmp_path / "ck"]  # no tmp or old directory left
+
+
+def test_weights_are_safetensors_same_bytes_each_save_and_old_model_pt_checkpoints_still_load(tmp_path):
+    model = tiny_checkpoint(tmp_path / "a", seed=3).eval()
+    tiny_checkpoint(tmp_path / "b", seed=3)
+    assert (tmp_path / "a/model.safetensors").read_bytes() == (tmp_path / "b/model.safetensors").read_bytes()
+    assert b"__pickle__" not in (tmp_path / "a/model.safetensors").read_bytes()[:8]
+    idx = torch.tensor([TOK.encode("o0 c80", bos=True)])
+    # A checkpoint from before safetensors: model.pt, a torch state_dict (tied embedding stored twice).
+    old = tmp_path / "old"
+    shutil.copytree(tmp_path / "a", old)
+    (old / "model.safetensors").unlink()
+    torch.save(model.state_dict(), old / "model.pt")
+    assert torch.equal(load_checkpoint(old).model(idx)[0], model(idx)[0])
+    convert_weights(old)
+    assert sorted(p.name for p in old.iterdir() if p.name.startswith("model")) == ["model.safetensors"]
+    assert (old / "model.safetensors").read_bytes() == (tmp_path / "a/model.safetensors").read_bytes()
+    ck = load_checkpoint(old)
+    assert torch.equal(ck.model(idx)[0], model(idx)[0])
+    assert ck.model.transformer.wte.weight is ck.model.lm_head.weight  # still tied after loading
+    (old / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{bad json")
+    with pytest.raises(UserError, match=r"old: model.safetensors does not fit gpt_config.json"):
+        load_checkpoint(old)
 
 
 def test_load_errors_name_the_path_and_the_fix(tmp_path):
@@ -65,7 +89,7 @@ def test_load_errors_name_the_path_and_the_fix(tmp_path):
         load_checkpoint(tmp_path / "ck2", with_train_state=True)
     cfg = json.loads((tmp_path / "ck2" / "gpt_config.json").read_text())
     (tmp_path / "ck2" / "gpt_config.json").write_text(json.dumps({**cfg, "n_embd": 64}))
-    with pytest.raises(UserError, match=r"ck2: model.pt does not fit gpt_config.json"):
+    with pytest.raises(UserError, match=r"ck2: model.safetensors does not fit gpt_config.json"):
         load_checkpoint(tmp_path / "ck2")
     (tmp_path / "file").write_text("x")
     with pytest.raises(UserError, match="not a checkpoint directory"):

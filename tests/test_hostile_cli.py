@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from physics_llm.models.checkpoint import weights_file
 from test_hostile_files import ROOT, TINY_DATA, cli, one_error_line
 from test_hostile_files import data  # noqa: F401  the shared dataset fixture (made once a session)
 
@@ -104,7 +105,7 @@ def broken_checkpoint(tmp: Path, how: str) -> Path:
     elif how == "deep_meta":
         (ck / "meta.json").write_text("[" * 100_000 + "]" * 100_000)
     elif how == "garbage_model":
-        (ck / "model.pt").write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
+        weights_file(ck).write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
     (ck / "gpt_config.json").write_text(json.dumps(cfg))
     return ck
 

@@ -223,11 +223,11 @@ def test_resume_under_torchrun_continues_bit_for_bit(gpt_runs):
 
 @pytest.mark.slow
 def test_a_changed_world_or_an_unshared_batch_is_one_line_under_torchrun(gpt_runs, data, tmp_path):
-    before = (gpt_runs / "one/ckpt/model.pt").read_bytes()
+    before = (gpt_runs / "one/ckpt/model.safetensors").read_bytes()
     r = torchrun("train", "gpt", "--quiet", "--data", data, "--out", gpt_runs / "one", "--resume", "--set", "steps=8")
     assert r.returncode != 0 and len(errors(r.stderr)) == 1, r.stderr  # torchrun adds its own failure report
     assert "--resume: the run was trained by 1 process and now 2 are started" in errors(r.stderr)[0]
-    assert (gpt_runs / "one/ckpt/model.pt").read_bytes() == before
+    assert (gpt_runs / "one/ckpt/model.safetensors").read_bytes() == before
     r = torchrun("train", "gpt", "--quiet", "--config", TINY, "--data", data, "--out", tmp_path / "odd")
     assert r.returncode != 0 and len(errors(r.stderr)) == 1, r.stderr
     assert "micro_batches 1: " in errors(r.stderr)[0] and not (tmp_path / "odd").exists()

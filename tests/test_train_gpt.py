@@ -136,7 +136,7 @@ def test_bad_input_is_one_line_exit_2_and_keeps_the_run(full_run, data, tmp_path
     no_train = tmp_path / "no_train"
     generate_dataset(load_config(DataConfig, TINY_DATA, ["split=[0, 0.5, 0.5]", "scenes=2", "frames=8"]),
                      no_train, progress=False)
-    before = {p: p.read_bytes() for p in [full_run / "log.csv", full_run / "ckpt" / "model.pt"]}
+    before = {p: p.read_bytes() for p in [full_run / "log.csv", full_run / "ckpt" / "model.safetensors"]}
     cases = [
         (["--data", tmp_path / "nowhere", "--out", tmp_path / "a"], "--data"),
         (["--data", no_train, "--out", tmp_path / "b"], "no train split"),

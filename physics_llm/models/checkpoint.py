@@ -2,7 +2,9 @@
 
 A checkpoint is a directory:
 
-    model.pt          the model's state_dict
+    model.safetensors the model's weights (safetensors: tensors only, nothing to unpickle; the tied
+                      embedding is stored once); checkpoints written before it hold model.pt (a
+                      torch state_dict, read with weights_only=True) and keep loading
     gpt_config.json   GPTConfig, so the model is rebuilt from the checkpoint alone
     text_format.json  TextFormat the model was trained on (view, encoding, context, ...)
     tokenizer.json    the tokenizer's vocabulary (text/tokenizer.py)
@@ -38,7 +40,9 @@ from physics_llm.errors import UserError
 from physics_llm.text.format import TextFormat
 from physics_llm.text.tokenizer import DigitTokenizer
 
-FILES = ("model.pt", "gpt_config.json", "text_format.json", "tokenizer.json", "meta.json")
+WEIGHTS = "model.safetensors"
+OLD_WEIGHTS = "model.pt"  # checkpoints saved before safetensors
+FILES = ("gpt_config.json", "text_format.json", "tokenizer.json", "meta.json")  # beside WEIGHTS or OLD_WEIGHTS
 TRAIN_HINT = "train one with `physics-llm train gpt ...`"
 
 
@@ -92,7 +96,6 @@ def _remove_stale(path: Path, tag: str) -> None:
 def save_checkpoint(path, model, gpt_cfg, fmt, tokenizer, *, step: int, train_state: dict | None = None,
                     meta: dict | None = None) -> None:
     """Write the checkpoint directory PATH atomically (see the module docstring)."""
-    import torch
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,7 +107,7 @@ def save_checkpoint(path, model, gpt_cfg, fmt, tokenizer, *, step: int, train_st
         tmp.unlink()
     tmp.mkdir()  # exclusive: fails rather than follow anything planted since
     model = getattr(model, "_orig_mod", model)  # torch.compile wraps the model; save the plain keys
-    torch.save(model.state_dict(), tmp / "model.pt")
+    save_weights(model, tmp / WEIGHTS)
     _write_json(tmp / "gpt_config.json", asdict(gpt_cfg))
     _write_json(tmp / "text_format.json", fmt.to_dict())
     tokenizer.save(tmp / "tokenizer.json")
@@ -117,6 +120,53 @@ def save_checkpoint(path, model, gpt_cfg, fmt, tokenizer, *, step: int, train_st
     tmp.rename(path)
     shutil.rmtree(old, ignore_errors=True)
     _remove_stale(path, "old")  # left by a save killed between its renames; PATH is newer now
+
+
+def save_weights(model, path: Path) -> None:
+    """The model's weights as safetensors; a tensor tied to an earlier key (sorted) is stored once.
+
+    Same weights, same bytes: safetensors orders tensors itself, and one metadata entry leaves
+    nothing to its hash-map order."""
+    from safetensors.torch import save_file
+
+    sd, out, seen = model.state_dict(), {}, set()
+    for k in sorted(sd):
+        ptr = sd[k].data_ptr()
+        if ptr not in seen:
+            seen.add(ptr)
+            out[k] = sd[k].contiguous()
+    save_file(out, str(path), metadata={"format": "pt"})
+
+
+def weights_file(d: Path) -> Path | None:
+    """The checkpoint's weights: model.safetensors, else an older checkpoint's model.pt, else None."""
+    for name in (WEIGHTS, OLD_WEIGHTS):
+        if (d / name).is_file():
+            return d / name
+    return None
+
+
+def load_weights(model, path: Path) -> None:
+    """Weights from model.safetensors or (older checkpoints) model.pt into `model`, strictly.
+
+    RuntimeError for keys or shapes that do not fit, other exceptions for unreadable files."""
+    import torch
+
+    if path.name == OLD_WEIGHTS:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return
+    from safetensors.torch import load_file
+
+    state = load_file(str(path), device="cpu")
+    own = model.state_dict()
+    first = {}  # storage -> the first key (sorted) that holds it: the one save_weights stored
+    for k in sorted(own):
+        first.setdefault(own[k].data_ptr(), k)
+    for k in own:
+        stored = first[own[k].data_ptr()]
+        if k not in state and stored != k and stored in state:
+            state[k] = state[stored]  # a tied tensor
+    model.load_state_dict(state, strict=True)
 
 
 def vocab_sha256(tokenizer: DigitTokenizer) -> str:
@@ -199,7 +249,7 @@ def _resolve(path: Path) -> Path:
     """PATH, or the old copy a save killed between its two renames left behind."""
     if path.is_dir():
         return path
-    olds = [p for p, _ in _siblings(path, "old") if (p / "model.pt").is_file()]
+    olds = [p for p, _ in _siblings(path, "old") if weights_file(p) is not None]
     if not path.exists() and olds:
         return max(olds, key=lambda p: p.stat().st_mtime)
     if path.exists():
@@ -279,13 +329,15 @@ def load_checkpoint(path, *, with_train_state: bool = False, device: str | None 
     The model goes to `device` (model_device: default $PHYSICS_LLM_DEVICE, else the CPU), so
     `PHYSICS_LLM_DEVICE=cuda physics-llm eval --model gpt:...` predicts on the GPU.
     """
-    import torch
 
     from physics_llm.models.gpt import GPT
 
     given = Path(path)
     d = _resolve(given)
     missing = [f for f in FILES if not (d / f).is_file()]
+    weights = weights_file(d)
+    if weights is None:
+        missing.insert(0, WEIGHTS)
     if with_train_state and not (d / "train_state.pt").is_file():
         missing.append("train_state.pt")
     if missing:
@@ -308,11 +360,10 @@ def load_checkpoint(path, *, with_train_state: bool = False, device: str | None 
     check_tokenizer(d, given, tokenizer, meta)
     model = GPT(cfg)
     try:
-        state = torch.load(d / "model.pt", map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as e:  # wrong shapes or keys, or a truncated file
-        first = str(e).strip().splitlines()[:2]
-        raise UserError(f"checkpoint {given}: model.pt does not fit gpt_config.json ({' '.join(first)}); "
+        load_weights(model, weights)
+    except Exception as e:  # wrong shapes or keys, a truncated file, a raw pickle, a damaged safetensors header
+        first = (str(e).strip().splitlines() or [type(e).__name__])[:2]
+        raise UserError(f"checkpoint {given}: {weights.name} does not fit gpt_config.json ({' '.join(first)[:300]}); "
                         f"{TRAIN_HINT}") from None
     model.to(model_device(device)).eval()
     train_state = None
@@ -320,3 +371,25 @@ def load_checkpoint(path, *, with_train_state: bool = False, device: str | None 
         train_state = load_train_state(d / "train_state.pt")
     return Checkpoint(model=model, gpt_cfg=cfg, fmt=fmt, tokenizer=tokenizer, step=int(meta.get("step", 0)),
                       meta=meta.get("meta", {}), train_state=train_state)
+
+
+def convert_weights(path) -> Path:
+    """Rewrite an older checkpoint's model.pt as model.safetensors (same weights; model.pt removed).
+
+    `python -m physics_llm.models.checkpoint DIR`: how the shipped checkpoints were moved over."""
+    ck = load_checkpoint(path)
+    d = _resolve(Path(path))
+    out = d / WEIGHTS
+    tmp = d / f".{WEIGHTS}.tmp-{os.getpid()}"
+    save_weights(ck.model, tmp)
+    os.replace(tmp, out)
+    if (d / OLD_WEIGHTS).is_file():
+        (d / OLD_WEIGHTS).unlink()
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    for arg in sys.argv[1:]:
+        print(convert_weights(arg))
