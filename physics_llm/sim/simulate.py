@@ -1,8 +1,9 @@
 """Pymunk world from a scene, stepped at scene.dt with scene.substeps; state read with pymunk.batch.
 
 Walls are thick static segments outside the world (WALL_THICKNESS): with thin
-walls 0.1-2% of fast bodies tunnel out; thick walls plus 4 substeps let none
-escape (docs/DESIGN.md "Measured facts").
+walls 0.1-2% of fast bodies tunnel out. Thick walls and 4 substeps still let a
+heavy body push a light one into a wall at Chipmunk's default 10 solver
+iterations; SOLVER_ITERATIONS = 40 lets none escape (docs/DESIGN.md "Measured facts").
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ class World:
         self._abuf = pb.Buffer()
         # pymunk.batch.get_space_* allocate a cffi struct per call; these are reused instead
         # (800 arbiter reads per scene: the per-call cost was a third of the stepping time).
+        # Pymunk 7.3's public calls are measurably slower, so this private path stays: with
+        # get_space_arbiters after every substep simulate() took 1.10x as long (30-40 default
+        # scenes, interleaved, best of 5), and get_space_bodies costs 8.4 us a call against 3.3
+        # (public body reads alone would still leave the arbiter reads on pymunk's internals).
         self._body_data = pb.ffi.new("pmBatchedData *")
         self._body_data.fields = _BODY_FIELDS.value
         self._body_data.floatArray = self._buf._float_arr
@@ -165,7 +170,8 @@ def step_from(scene: Scene, state: np.ndarray) -> np.ndarray:
 
 def add_walls(space: pymunk.Space, scene: Scene) -> None:
     r, w, h = WALL_THICKNESS, scene.width, scene.height
-    segs = [((-r, -r), (w + r, -r)), ((-r, h + r), (w + r, h + r)), ((-r, -r), (-r, h + r)), ((w + r, -r), (w + r, h + r))]
+    segs = [((-r, -r), (w + r, -r)), ((-r, h + r), (w + r, h + r)),
+            ((-r, -r), (-r, h + r)), ((w + r, -r), (w + r, h + r))]
     for a, b in segs:
         seg = pymunk.Segment(space.static_body, a, b, r)
         seg.elasticity = scene.walls.elasticity
