@@ -176,7 +176,7 @@ def write_stats(path: str, control, compare, frames: int, seconds: float, load_s
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m app ARGS` is `physics-llm app ARGS`."""
-    from physics_llm.cli import main as cli_main
+    """`python -m app ARGS` is `physics-llm app ARGS` (the same parser, with only this group registered)."""
+    from physics_llm.cli_base import make_parser, run
 
-    return cli_main(["app", *(sys.argv[1:] if argv is None else argv)])
+    return run(make_parser([register]), ["app", *(sys.argv[1:] if argv is None else argv)])
