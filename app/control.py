@@ -62,6 +62,9 @@ class Control:
                 self.resize(event.w, event.h)
             elif self.confirm is not None:
                 self._confirm_event(event)
+            elif event.type == pygame.DROPFILE and "editor" in self.states:  # a scene file from anywhere
+                self.flip_state("editor")
+                self.state.open_path(event.file)
             elif self.state.get_event(event):
                 continue
             elif event.type == pygame.MOUSEBUTTONDOWN:

@@ -222,3 +222,44 @@ def test_presets_open_a_file_and_run(editor):
     assert ed.files is None and ed.base.gravity == (0.0, 2.5 * 981.0) and not ed.dirty
     key(ed, pygame.K_RETURN)
     assert ed.done and ed.next == "compare" and ed.persist["scene"].to_dict() == ed.scene().to_dict()
+
+
+def test_a_scene_file_dropped_on_the_window_opens_in_the_editor(app_shared, tmp_path):
+    """Any scene file, wherever it is: dropped on the window (SDL's DROPFILE) from any screen."""
+    import pygame
+
+    from app.control import Control
+    from app.states.compare import CompareState
+    from physics_llm.sim.generate import random_scene
+    from physics_llm.sim.scene import save_scene
+
+    shared, screen = app_shared
+    ed = EditorState(shared)
+    c = Control(screen, shared, {"compare": CompareState(shared, random_scene(1), "baseline:copy"), "editor": ed},
+                "compare", fps=0)
+    try:
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        one = random_scene(5, stage=2)
+        save_scene(one, elsewhere / "mine.json")
+        pygame.event.post(pygame.event.Event(pygame.DROPFILE, file=str(elsewhere / "mine.json")))
+        c.run(1)
+        assert c.state_name == "editor" and ed.scene().to_dict()["objects"] == one.to_dict()["objects"]
+        many = [random_scene(s, stage=1) for s in (7, 8)]
+        (elsewhere / "two.jsonl").write_text("".join(s.to_json() + "\n" for s in many))
+        pygame.event.post(pygame.event.Event(pygame.DROPFILE, file=str(elsewhere / "two.jsonl")))
+        c.run(1)
+        assert ed.files is not None and ed.files.items == ["two.jsonl  #1", "two.jsonl  #2"]
+        key(ed, pygame.K_DOWN)
+        key(ed, pygame.K_RETURN)
+        assert ed.scene().to_dict()["objects"] == many[1].to_dict()["objects"]
+        key(ed, pygame.K_z, mod=pygame.KMOD_CTRL)  # opening a file is an edit like any other
+        assert ed.scene().to_dict()["objects"] == one.to_dict()["objects"]
+        before = ed.to_json()
+        (elsewhere / "bad.json").write_text('{"version": 1, "objects": [')
+        pygame.event.post(pygame.event.Event(pygame.DROPFILE, file=str(elsewhere / "bad.json")))
+        c.run(1)
+        assert ed.message_is_error and "bad.json" in ed.message and ed.to_json() == before
+        c.draw()
+    finally:
+        c.close()

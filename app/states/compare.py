@@ -739,7 +739,8 @@ class CompareState(State):
             name = self._fit(t.spec if t.status != "failed" else f"{t.spec} (failed)", int(cols[1] * col_w) - 6,
                              th.small)
             vals = [name, fmt(t.rmse[f], "{:.3f}"), fmt(None if pr is None else 100 * pr, "{:.1f}"),
-                    fmt(t.ms_per_frame(), "{:.1f}"), fmt(fps, "{:.0f}" if fps is not None and fps >= 100 else "{:.2f}")]
+                    fmt(t.ms_per_frame(), "{:.1f}"),
+                    fmt(fps, "{:.0f}" if fps is not None and fps >= 100 else "{:.2f}")]
             for k, (c, v) in enumerate(zip(cols, vals)):
                 w = int(((cols[k + 1] if k + 1 < len(cols) else 1.0) - c) * col_w) - 6
                 W.text(surf, v, (12 + int(c * col_w), y), th.small, color if k == 0 else W.TEXT, w)

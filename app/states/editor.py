@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from app import widgets as W
-from app.scenefiles import JSONL_NAME, append_jsonl, save_numbered
+from app.scenefiles import append_jsonl, save_numbered
 from app.states.base import Shared, State
 from physics_llm.errors import SceneError, UserError
 from physics_llm.render import MATERIAL_COLORS, Renderer, to_surface
@@ -271,7 +271,7 @@ class EditorState(State):
         return replace(o, size=(_r(max(MIN_SIDE, o.size[0] * f)), _r(max(MIN_SIDE, o.size[1] * f))))
 
     def set_world(self, gravity: float | None = None, walls: str | None = None) -> None:
-        """Gravity (px/s^2 down) or the walls (a WALLS label): an undoable edit, refused if the bodies no longer fit."""
+        """Gravity (px/s^2 down) or the walls (a WALLS label): an undoable edit."""
         before = self._state()
         base = self.base
         if gravity is not None:
@@ -362,19 +362,45 @@ class EditorState(State):
         return out
 
     def open_files(self) -> None:
+        items = self.scene_files()
+        if not items:
+            self.say(f"no scene files in {self.cfg.scenes_dir}/ yet: save one (s) or append one (a), or drop a "
+                     "scene file on the window", error=True)
+            return
+        root = Path(self.cfg.scenes_dir)
+        self._show_files(items, root)
+        self.say(f"open a scene from {root}/ (or drop any scene file on the window): click it, or Up/Down and "
+                 "Enter; Esc closes the list")
+
+    def _show_files(self, items: list[tuple[Path, int | None]], root: Path) -> None:
+        """The open-file list of `items` (path, line of a .jsonl or None), named relative to root."""
         import pygame
 
-        self._file_items = self.scene_files()
-        if not self._file_items:
-            self.say(f"no scene files in {self.cfg.scenes_dir}/ yet: save one (s) or append one (a)", error=True)
-            return
+        self._file_items = items
         c = self.canvas
-        self.files = W.ListPicker(pygame.Rect(c.x + 20, c.y + 20, c.width - 40, min(c.height - 40, 26 *
-                                                                                   len(self._file_items) + 12)), row_h=26)
-        root = Path(self.cfg.scenes_dir)
-        self.files.set_items([f"{p.relative_to(root)}" + ("" if k is None else f"  #{k + 1}")
-                              for p, k in self._file_items], 0)
-        self.say(f"open a scene from {root}/: click it, or Up/Down and Enter; Esc closes the list")
+        self.files = W.ListPicker(pygame.Rect(c.x + 20, c.y + 20, c.width - 40, min(c.height - 40,
+                                                                                   26 * len(items) + 12)), row_h=26)
+        self.files.set_items([f"{p.relative_to(root)}" + ("" if k is None else f"  #{k + 1}") for p, k in items], 0)
+
+    def open_path(self, path: str | Path) -> None:
+        """A scene file from anywhere (one dropped on the window): a scene JSON opens at once, a scenes
+        JSONL lists its scenes (or opens its only one). A file that is not a scene says why."""
+        from physics_llm.sim.scene import load_scenes_jsonl
+
+        path = Path(path)
+        if path.suffix.lower() != ".jsonl":
+            self.open_file(path, None)
+            return
+        try:
+            n = len(load_scenes_jsonl(path))
+        except UserError as e:
+            self.say(str(e), error=True)
+            return
+        if n == 1:
+            self.open_file(path, 0)
+            return
+        self._show_files([(path, k) for k in range(n)], path.parent)
+        self.say(f"{path.name} holds {n} scenes: click one, or Up/Down and Enter; Esc closes the list")
 
     def open_file(self, path: Path, line: int | None) -> None:
         from physics_llm.sim.scene import load_scene, load_scenes_jsonl
@@ -570,15 +596,21 @@ class EditorState(State):
             self.material_of_selected(name) if shift else self.set_material(name)
             return True
         step = 10.0 if shift else 1.0
+
+        def grow():
+            self.scale_selected(SCALE_STEP)
+
+        def shrink():
+            self.scale_selected(1 / SCALE_STEP)
+
         actions = {pygame.K_c: lambda: self._set_shape("circle"), pygame.K_b: lambda: self._set_shape("box"),
                    pygame.K_DELETE: self.delete, pygame.K_BACKSPACE: self.delete, pygame.K_x: self.clear,
                    pygame.K_s: self.save, pygame.K_a: self.append, pygame.K_RETURN: self.run,
                    pygame.K_KP_ENTER: self.run, pygame.K_l: self.load, pygame.K_o: self.open_files,
                    pygame.K_p: self.new_from_preset,
                    pygame.K_r: lambda: self.rotate(-ROTATE_STEP if shift else ROTATE_STEP),
-                   pygame.K_EQUALS: lambda: self.scale_selected(SCALE_STEP), pygame.K_PLUS: lambda: self.scale_selected(SCALE_STEP),
-                   pygame.K_KP_PLUS: lambda: self.scale_selected(SCALE_STEP), pygame.K_MINUS: lambda: self.scale_selected(1 / SCALE_STEP),
-                   pygame.K_KP_MINUS: lambda: self.scale_selected(1 / SCALE_STEP),
+                   pygame.K_EQUALS: grow, pygame.K_PLUS: grow, pygame.K_KP_PLUS: grow,
+                   pygame.K_MINUS: shrink, pygame.K_KP_MINUS: shrink,
                    pygame.K_LEFT: lambda: self.nudge(-step, 0), pygame.K_RIGHT: lambda: self.nudge(step, 0),
                    pygame.K_UP: lambda: self.nudge(0, -step), pygame.K_DOWN: lambda: self.nudge(0, step)}
         if key in actions and not ctrl:
@@ -731,7 +763,8 @@ class EditorState(State):
             rows.append(self._describe(self.objects[self.selected]))
         rows += [f"undo {len(self._undo)}  redo {len(self._redo)}   saves to {self.cfg.scenes_dir}/",
                  f"world {self.base.width:g} x {self.base.height:g} px, gravity {self.base.gravity[1]:g} px/s²"]
-        box = pygame.Rect(self.side.x + 12, self._info_top, self.side.width - 24, self.side.bottom - self._info_top - 8)
+        box = pygame.Rect(self.side.x + 12, self._info_top, self.side.width - 24,
+                          self.side.bottom - self._info_top - 8)
         W.lines(surface, rows, box, th.small, W.TEXT, gap=3)
         if self.files is not None:
             W.panel(surface, self.files.rect.inflate(8, 8))

@@ -223,7 +223,8 @@ class GalleryState(State):
         if self.media_paths:
             m = self.media
             frames = f", frame {m.index + 1}/{m.frames}" if m is not None and m.frames > 1 else ""
-            label = f"{self.media_index + 1}/{len(self.media_paths)}  {self.media_paths[self.media_index].name}{frames}"
+            name = self.media_paths[self.media_index].name
+            label = f"{self.media_index + 1}/{len(self.media_paths)}  {name}{frames}"
         else:
             label = "no pictures in this report" if self.current is not None else ""
         W.text(surface, label, (bar_x, self.prev_button.rect.y + 4), th.font, W.TEXT,
