@@ -86,6 +86,9 @@ def test_offset_predictor_gives_that_error(cases):
     for key in ("pos_rmse", "pos_rmse_contact", "pos_rmse_free", "pos_rmse_onset"):
         assert m[key] == pytest.approx(3.0, abs=1e-4), key  # float32 rounding of x + 3 near x ~ 500
     assert m["vel_rmse"] == m["angle_rmse"] == 0.0 and m["parse_rate"] == 1.0
+    assert m["free_exact_frac"] == 0.0  # 3 px is 30 text units off
+    assert run_single(TruthPlusOffset(cases, dx=0.04), cases, CFG).metrics()["free_exact_frac"] == 1.0
+    assert run_single(TruthPlusOffset(cases, dx=0.07), cases, CFG).metrics()["free_exact_frac"] == 0.0
     roll = run_rollouts(p, cases, CFG)
     assert roll.curve("pos") == pytest.approx(np.full(30, 3.0), abs=1e-4)
     rows = rollout_rows(roll)

@@ -72,6 +72,20 @@ def angle_rmse(pred: np.ndarray, true: np.ndarray, mask: np.ndarray | None = Non
     return rms(angle_err(pred, true), mask)
 
 
+# "Exact to the quantisation": within 0.6 of a text unit in every column (the text rounds to half a
+# unit, the stored truth to 0.01 px, 0.01 px/s, 1e-4 rad, 1e-4 rad/s; 0.6 covers both roundings).
+EXACT_UNITS = 0.6
+
+
+def exact(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """(..., N, 6) -> (..., N) bool: every column within EXACT_UNITS text units of the truth."""
+    from physics_llm.text.units import UNITS
+
+    d = np.asarray(pred, dtype=np.float64) - np.asarray(true, dtype=np.float64)
+    d[..., ANGLE] = wrap_angle(d[..., ANGLE])
+    return np.all(np.abs(d) <= EXACT_UNITS * UNITS, axis=-1)
+
+
 def parse_rate(parsed: np.ndarray) -> float:
     """Fraction of object-steps the model really produced (the rest were filled with constvel)."""
     p = np.asarray(parsed, bool)

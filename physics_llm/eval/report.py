@@ -21,14 +21,15 @@ from physics_llm.eval.config import EvalConfig
 from physics_llm.eval.harness import EvalResult, slug
 
 COLUMNS = ("model", "suite", "mode", "horizon", "metric", "value")
-HIGHER_IS_BETTER = {"parse_rate", "divergence_step"}
+HIGHER_IS_BETTER = {"parse_rate", "divergence_step", "free_exact_frac"}
 # facts about the scenes, not the model
 NOT_RANKED = {"contact_frac", "onset_frac", "n_frames", "truth_escaped_frac", "truth_overlap_px"}
 UNRANKED_MODELS = {"oracle"}  # the simulator itself: exact by construction, so it is not ranked
 
 SINGLE_COLS = ["pos_rmse", "vel_rmse", "angle_rmse", "parse_rate", "vel_median", "vel_p90", "vel_p99",
                "pos_rmse_onset", "vel_rmse_onset", "energy_rel_err", "momentum_rel_err", "sec_per_frame"]
-CONTACT_COLS = ["pos_rmse_contact", "pos_rmse_free", "vel_rmse_contact", "vel_rmse_free", "parse_rate"]
+CONTACT_COLS = ["pos_rmse_contact", "pos_rmse_free", "vel_rmse_contact", "vel_rmse_free", "free_exact_frac",
+                "parse_rate"]
 ROLLOUT_WHOLE = ["parse_rate", "energy_rel_err", "momentum_rel_err", "divergence_step", "diverged_frac",
                  "escaped_frac", "overlap_px", "sec_per_frame"]
 TRUTH_REFERENCE = [("escaped_frac", "truth_escaped_frac", ""), ("overlap_px", "truth_overlap_px", " px")]
@@ -185,7 +186,9 @@ def _definitions(cfg: EvalConfig) -> list[str]:
     return [
         "- pos_rmse = sqrt(mean(dx^2 + dy^2)) over objects and predicted frames (px); vel_rmse likewise (px/s); "
         "angle_rmse with the difference wrapped to (-pi, pi] (rad).",
-        "- *_contact / *_free: object-steps the simulator flags as touching anything during the step, or not.",
+        "- *_contact / *_free: object-steps the simulator flags as touching anything during the step, or not. "
+        "free_exact_frac: the share of free object-steps predicted exactly to the text's quantisation (every "
+        "column within 0.6 of its unit: 0.1 px, 0.1 px/s, 0.001 rad, 0.01 rad/s).",
         f"- Collision onsets: |true velocity change - g*dt| > {cfg.onset_px_s:g} px/s. vel_median/p90/p99: "
         "percentiles of the per-object-step velocity error norm.",
         "- energy_rel_err = RMS_t(E_pred - E_true) / RMS_t(E_true), E = kinetic + potential with the potential "

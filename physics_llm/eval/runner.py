@@ -50,6 +50,7 @@ class SingleStats:
     ang: list = field(default_factory=list)  # (B*N,) wrapped angle error
     contact: list = field(default_factory=list)  # (B*N,) simulator contact flag of the step
     onset: list = field(default_factory=list)  # (B*N,) collision onset
+    exact: list = field(default_factory=list)  # (B*N,) every column within M.EXACT_UNITS of the truth
     parsed: list = field(default_factory=list)  # (B*N,)
     energy: list = field(default_factory=list)  # per scene energy_rel_err over its windows
     momentum: list = field(default_factory=list)
@@ -57,7 +58,8 @@ class SingleStats:
     frames: int = 0
 
     def metrics(self) -> dict[str, float]:
-        cat = {k: np.concatenate(getattr(self, k)) for k in ("pos_sq", "vel", "ang", "contact", "onset", "parsed")}
+        cat = {k: np.concatenate(getattr(self, k))
+               for k in ("pos_sq", "vel", "ang", "contact", "onset", "parsed", "exact")}
         c, o = cat["contact"], cat["onset"]
         median, p90, p99 = M.vel_quantiles(cat["vel"])
         return {
@@ -69,6 +71,7 @@ class SingleStats:
             "pos_rmse_free": M.root_mean(cat["pos_sq"], ~c),
             "vel_rmse_contact": M.rms(cat["vel"], c),
             "vel_rmse_free": M.rms(cat["vel"], ~c),
+            "free_exact_frac": float(cat["exact"][~c].mean()) if (~c).any() else float("nan"),
             "contact_frac": float(c.mean()),
             "vel_median": median,
             "vel_p90": p90,
@@ -106,6 +109,7 @@ def run_single(predictor: Predictor, cases: list[Case], cfg: EvalConfig,
         st.contact.append(case.contacts[targets - 1].ravel())
         st.onset.append(M.onset_mask(prev, true, scene.gravity, scene.dt, cfg.onset_px_s).ravel())
         st.parsed.append(pred.parsed.ravel())
+        st.exact.append(M.exact(pred.states, true).ravel())
         st.energy.append(M.energy_rel_err(scene, pred.states, true))
         st.momentum.append(M.momentum_rel_err(scene, pred.states, true))
         st.seconds += pred.seconds
