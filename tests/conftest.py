@@ -14,6 +14,24 @@ def headless_sdl():
         yield
 
 
+@pytest.fixture(scope="session")
+def modules_after():
+    """modules_after(code) -> the names in sys.modules after running `code` in a fresh interpreter
+    (from the repository root), so what other tests imported cannot hide an import."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def run(code: str) -> set[str]:
+        probe = code + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+        r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                           cwd=Path(__file__).resolve().parents[1])
+        assert r.returncode == 0, r.stderr
+        return set(json.loads(r.stdout.strip().splitlines()[-1]))
+    return run
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Tiny torch models: a second CPU thread costs more than it gives, and far more when another

@@ -1,6 +1,5 @@
 """The command groups: one list (physics_llm/cli.py COMMAND_GROUPS), imported lazily, no import cycle."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -8,16 +7,6 @@ from pathlib import Path
 from physics_llm.cli import COMMAND_GROUPS, build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def fresh(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-
-
-def modules_after(code: str) -> set[str]:
-    r = fresh(code + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))")
-    assert r.returncode == 0, r.stderr
-    return set(json.loads(r.stdout.strip().splitlines()[-1]))
 
 
 def test_the_list_is_every_command_in_help_order():
@@ -28,13 +17,13 @@ def test_the_list_is_every_command_in_help_order():
         assert command in only.choices and module in sys.modules
 
 
-def test_a_command_imports_only_its_own_group(tmp_path):
+def test_a_command_imports_only_its_own_group(tmp_path, modules_after):
     mods = modules_after(f"from physics_llm.cli import main\nassert main(['scene', 'random', '--seed', '3', "
                          f"'--out', {str(tmp_path / 's.json')!r}]) == 0")
     assert not {"training.cli", "app.cli", "physics_llm.data.cli", "physics_llm.eval.cli"} & mods
 
 
-def test_the_groups_do_not_import_the_command_list_back():
+def test_the_groups_do_not_import_the_command_list_back(modules_after):
     mods = modules_after("import training.cli, app.cli, physics_llm.cli_scene, physics_llm.data.cli, "
                          "physics_llm.eval.cli")
     assert "physics_llm.cli" not in mods

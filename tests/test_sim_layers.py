@@ -1,12 +1,8 @@
 """sim is the ground floor: what imports what (docs/DESIGN.md "Layout").
 
-Each check runs in a fresh interpreter, so modules other tests loaded do not hide an import.
+Each check runs in a fresh interpreter (conftest.py modules_after), so modules other tests loaded
+do not hide an import.
 """
-
-import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -15,31 +11,21 @@ from physics_llm.data.config import DataConfig
 from physics_llm.data.generate import generate_dataset
 from physics_llm.data.store import open_dataset
 
-REPO = Path(__file__).resolve().parents[1]
 
-
-def loaded_after(code: str) -> set[str]:
-    """The modules loaded in a fresh interpreter after running `code`."""
-    probe = code + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
-    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
-    assert r.returncode == 0, r.stderr
-    return set(json.loads(r.stdout.strip().splitlines()[-1]))
-
-
-def test_scene_state_and_physics_need_neither_pymunk_nor_the_simulator():
-    mods = loaded_after("import physics_llm.sim.scene, physics_llm.sim.state, physics_llm.sim.physics, "
-                        "physics_llm.sim.geometry, physics_llm.sim.prior, physics_llm.sim.generate, "
-                        "physics_llm.sim.ood")
+def test_scene_state_and_physics_need_neither_pymunk_nor_the_simulator(modules_after):
+    mods = modules_after("import physics_llm.sim.scene, physics_llm.sim.state, physics_llm.sim.physics, "
+                         "physics_llm.sim.geometry, physics_llm.sim.prior, physics_llm.sim.generate, "
+                         "physics_llm.sim.ood")
     assert "pymunk" not in mods and "physics_llm.sim.simulate" not in mods
     assert "physics_llm.sim.shapes" not in mods
 
 
-def test_the_simulator_and_the_shapes_do_not_import_each_other_back():
-    assert "physics_llm.sim.simulate" not in loaded_after("import physics_llm.sim.shapes")
-    assert {"pymunk", "physics_llm.sim.shapes"} <= loaded_after("import physics_llm.sim.simulate")
+def test_the_simulator_and_the_shapes_do_not_import_each_other_back(modules_after):
+    assert "physics_llm.sim.simulate" not in modules_after("import physics_llm.sim.shapes")
+    assert {"pymunk", "physics_llm.sim.shapes"} <= modules_after("import physics_llm.sim.simulate")
 
 
-def test_reading_a_dataset_does_not_load_pymunk(tmp_path):
+def test_reading_a_dataset_does_not_load_pymunk(tmp_path, modules_after):
     root = tmp_path / "ds"
     generate_dataset(load_config(DataConfig, sets=["scenes=2", "frames=5", "split=[1.0, 0.0, 0.0]"]), root,
                      progress=False)
@@ -47,14 +33,14 @@ def test_reading_a_dataset_does_not_load_pymunk(tmp_path):
     code = (f"from physics_llm.data.store import open_dataset\n"
             f"scene, tr = open_dataset({str(root)!r}, 'train')[0]\n"
             f"assert tr.traj.shape == {tr.traj.shape} and float(tr.traj.sum()) == {float(tr.traj.sum())!r}")
-    mods = loaded_after(code)
+    mods = modules_after(code)
     assert "pymunk" not in mods and "physics_llm.sim.simulate" not in mods
-    assert tr.traj.dtype == np.float32 and json.loads(json.dumps(scene.to_dict()))["frames"] == 5
+    assert tr.traj.dtype == np.float32 and scene.frames == 5
 
 
-def test_onset_mask_is_physics_and_eval_uses_the_same_one():
+def test_onset_mask_is_physics_and_eval_uses_the_same_one(modules_after):
     from physics_llm.eval import metrics
     from physics_llm.sim import physics
 
     assert metrics.onset_mask is physics.onset_mask
-    assert "physics_llm.eval.metrics" not in loaded_after("import physics_llm.sim.physics")
+    assert "physics_llm.eval.metrics" not in modules_after("import physics_llm.sim.physics")
