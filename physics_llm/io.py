@@ -17,11 +17,19 @@ GIF over a shard would destroy the dataset. The check comes before anything is w
     with atomic_open(path, "w", newline="") as f: ...   # streamed writers (JSONL, CSV)
     with atomic_path(path, suffix=".png") as tmp: ...   # writers that need a file name (PIL, pygame)
     with atomic_dir(path) as tmp: ...                   # a directory that appears whole (reports)
+    swap_dir(path, fill)                                # a directory replaced whole (checkpoints, adapters)
+    recover_dir(path, complete)                         # ... and put right after a kill part way through
 
 Reading a file a user named (a scene, a config): read_text(path, "scene file", max_bytes) refuses a
 missing path, a directory, a device or pipe, an unreadable, oversized or binary (not UTF-8) file
 with one UserError line, before parsing; check_out_file(path, "--out") refuses an output path
 that cannot be written (a directory, a parent that is a file, no permission) before any work.
+
+Kill tests: PHYSICS_LLM_FAULT=POINT[:NAME[:N]] makes this process SIGKILL itself the Nth time
+(default the first) it reaches POINT for a target named NAME (any name when left out), leaving
+exactly what a kill there leaves. Points: `write` (an atomic write's temp is whole, not yet
+renamed), `swap-filled` (swap_dir's temp directory is whole, nothing renamed yet) and `swap-moved`
+(the old directory renamed away, the new one not yet in its place).
 """
 
 from __future__ import annotations
@@ -30,11 +38,30 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
+
+FAULT_ENV = "PHYSICS_LLM_FAULT"
+_FAULT_SEEN: dict[tuple[str, str], int] = {}
+
+
+def fault(point: str, name: str) -> None:
+    """The kill-test hook (see the module docstring): SIGKILL this process if $PHYSICS_LLM_FAULT asks for it here."""
+    want = os.environ.get(FAULT_ENV)
+    if not want:
+        return
+    w_point, _, rest = want.partition(":")
+    w_name, _, w_n = rest.partition(":")
+    if w_point != point or (w_name and w_name != name):
+        return
+    key = (point, name)
+    _FAULT_SEEN[key] = _FAULT_SEEN.get(key, 0) + 1
+    if _FAULT_SEEN[key] == (int(w_n) if w_n.isdigit() else 1):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _read_umask() -> int:
@@ -164,6 +191,7 @@ def atomic_open(path: str | Path, mode: str = "w", *, into_dataset: bool = False
             yield f
             f.flush()
             os.fsync(f.fileno())
+        fault("write", path.name)
         _commit(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -223,6 +251,97 @@ def atomic_dir(path: str | Path, *, into_dataset: bool = False) -> Iterator[Path
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def swap_parts(path: str | Path, tag: str) -> list[tuple[Path, int]]:
+    """The PATH.<tag>-<pid> directories beside PATH (tag "tmp" or "old": swap_dir's names), with their pid.
+    A link or a file of that name is not one of them."""
+    path = Path(path)
+    out = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return out
+    prefix = f"{path.name}.{tag}-"
+    for e in entries:
+        pid = e.name[len(prefix):]
+        if e.name.startswith(prefix) and pid.isdigit() and e.is_dir(follow_symlinks=False):
+            out.append((Path(e.path), int(pid)))
+    return out
+
+
+def _dead(pid: int) -> bool:
+    """A swap part of this process (left by an earlier failed save) or of one no longer running."""
+    return pid == os.getpid() or not pid_alive(pid)
+
+
+def _remove_parts(path: Path, tag: str) -> None:
+    for part, pid in swap_parts(path, tag):
+        if _dead(pid):
+            shutil.rmtree(part, ignore_errors=True)
+
+
+def swap_dir(path: str | Path, fill: Callable[[Path], None]) -> None:
+    """Replace the directory PATH whole: fill(tmp) writes the new one into PATH.tmp-<pid> (created
+    exclusively, so a link planted there is never written through); then PATH is renamed to
+    PATH.old-<pid>, the temp to PATH, and the old one is deleted. A kill leaves PATH whole (old or new),
+    or, between the two renames, no PATH but PATH.old-<pid> and a whole PATH.tmp-<pid>: recover_dir
+    puts that right, and the next swap removes what dead processes left."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_parts(path, "tmp")
+    if path.exists():  # then any PATH.old-* is older than PATH
+        _remove_parts(path, "old")
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    if tmp.is_symlink() or tmp.is_file():  # planted at our temp name: removed, never written through
+        tmp.unlink()
+    tmp.mkdir()  # exclusive: fails rather than follow anything planted since
+    try:
+        fill(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    fault("swap-filled", path.name)
+    old = path.with_name(f"{path.name}.old-{os.getpid()}")
+    if path.exists() or path.is_symlink():
+        path.rename(old)
+        fault("swap-moved", path.name)
+    tmp.rename(path)
+    _fsync_dir(path.parent)
+    shutil.rmtree(old, ignore_errors=True)
+    _remove_parts(path, "old")  # left by a swap killed between its renames; PATH is newer now
+
+
+def swapped_dir(path: str | Path, complete: Callable[[Path], bool]) -> Path | None:
+    """Where the directory that swap_dir writes at PATH is, reading only: PATH itself; else, after a kill,
+    the newest whole PATH.tmp-<pid> (killed after filling it: it is newer than any old copy), else the
+    newest whole PATH.old-<pid> (killed between the renames); None when there is none. complete(dir)
+    says whether a temp or old copy is whole (all its files there and readable). Parts of running
+    processes are never used."""
+    path = Path(path)
+    if path.is_dir():
+        return path
+    if path.exists() or path.is_symlink():
+        return None
+    for tag in ("tmp", "old"):
+        whole = [p for p, pid in swap_parts(path, tag) if _dead(pid) and complete(p)]
+        if whole:
+            return max(whole, key=lambda p: p.stat().st_mtime)
+    return None
+
+
+def recover_dir(path: str | Path, complete: Callable[[Path], bool]) -> Path | None:
+    """Put right a swap_dir that a kill interrupted: the directory swapped_dir finds is renamed to PATH,
+    and the temps and old copies of dead processes are removed. -> PATH, or None when there is no whole
+    copy (then only the debris is removed)."""
+    path = Path(path)
+    src = swapped_dir(path, complete)
+    if src is not None and src != path:
+        src.rename(path)
+        _fsync_dir(path.parent)
+    _remove_parts(path, "tmp")
+    _remove_parts(path, "old")
+    return path if src is not None else None
 
 
 def _user_error(message: str, error: type | None = None) -> Exception:

@@ -31,7 +31,6 @@ import hashlib
 import json
 import os
 import pickle
-import shutil
 import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -86,40 +85,25 @@ def _siblings(path: Path, tag: str) -> list[tuple[Path, int]]:
     return out
 
 
-def _remove_stale(path: Path, tag: str) -> None:
-    """Delete PATH.<tag>-<pid> directories of this process or of processes no longer running."""
-    for stale, pid in _siblings(path, tag):
-        if pid == os.getpid() or not _pid_alive(pid):
-            shutil.rmtree(stale, ignore_errors=True)
-
-
 def save_checkpoint(path, model, gpt_cfg, fmt, tokenizer, *, step: int, train_state: dict | None = None,
                     meta: dict | None = None) -> None:
     """Write the checkpoint directory PATH atomically (see the module docstring)."""
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(path, "tmp")
-    if path.exists():  # then any PATH.old-* is older than PATH
-        _remove_stale(path, "old")
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    if tmp.is_symlink() or tmp.is_file():  # planted at our temp name: removed, never written through
-        tmp.unlink()
-    tmp.mkdir()  # exclusive: fails rather than follow anything planted since
+    from physics_llm.io import swap_dir
+
     model = getattr(model, "_orig_mod", model)  # torch.compile wraps the model; save the plain keys
-    save_weights(model, tmp / WEIGHTS)
-    _write_json(tmp / "gpt_config.json", asdict(gpt_cfg))
-    _write_json(tmp / "text_format.json", fmt.to_dict())
-    tokenizer.save(tmp / "tokenizer.json")
-    _write_json(tmp / "meta.json", {"step": int(step), "meta": meta or {}, "tokenizer_sha256": vocab_sha256(tokenizer)})
-    if train_state is not None:
-        save_train_state(tmp / "train_state.pt", train_state)
-    old = path.with_name(f"{path.name}.old-{os.getpid()}")
-    if path.exists():
-        path.rename(old)
-    tmp.rename(path)
-    shutil.rmtree(old, ignore_errors=True)
-    _remove_stale(path, "old")  # left by a save killed between its renames; PATH is newer now
+
+    def fill(tmp: Path) -> None:
+        save_weights(model, tmp / WEIGHTS)
+        _write_json(tmp / "gpt_config.json", asdict(gpt_cfg))
+        _write_json(tmp / "text_format.json", fmt.to_dict())
+        tokenizer.save(tmp / "tokenizer.json")
+        _write_json(tmp / "meta.json", {"step": int(step), "meta": meta or {},
+                                        "tokenizer_sha256": vocab_sha256(tokenizer)})
+        if train_state is not None:  # last: a temp with a readable train_state.pt is whole
+            save_train_state(tmp / "train_state.pt", train_state)
+
+    swap_dir(Path(path), fill)  # PATH.tmp-<pid>, then PATH -> PATH.old-<pid>, tmp -> PATH (physics_llm/io.py)
 
 
 def save_weights(model, path: Path) -> None:
