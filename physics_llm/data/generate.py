@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import re
 import sys
 import time
 from pathlib import Path
 from typing import Callable
 
 from physics_llm.data import codec
-from physics_llm.data.config import DataConfig
+from physics_llm.data.config import SPLITS, DataConfig
 from physics_llm.data.metadata import check_same_config, load_metadata, meta_path, new_metadata, save_metadata
 from physics_llm.data.plan import ShardTask, make_scene, plan_shards
 from physics_llm.data.shard import build_shard, sha256_file, write_atomic
@@ -71,12 +72,46 @@ def open_for_writing(cfg: DataConfig, root: Path, tasks: list[ShardTask]) -> dic
         check_same_config(meta, cfg, root)
         return meta
     if root.exists() and any(root.iterdir()):
-        raise UserError(f"--out {root}: directory exists, is not empty and holds no dataset; "
-                        "give a new or empty directory")
+        debris = killed_run_debris(root)
+        if debris is None:
+            raise UserError(f"--out {root}: directory exists, is not empty and holds no dataset; "
+                            "give a new or empty directory")
+        for p in debris:  # a run killed before its first metadata.json was in place: start it over
+            if p.is_dir():
+                p.rmdir()
+            else:
+                p.unlink()
     root.mkdir(parents=True, exist_ok=True)
     meta = new_metadata(cfg, tasks, make_scene(cfg, 0))
     save_metadata(root, meta)
     return meta
+
+
+def killed_run_debris(root: Path) -> list[Path] | None:
+    """What a `data generate` killed before its first metadata.json was renamed into place leaves in `root`:
+    temps of metadata.json and of shards (NAME.tmp-PID[.*]) of processes no longer running, and split
+    directories holding nothing else; files first, then the directories. None when `root` holds anything
+    else (or a temp of a running process), so nothing but such debris is ever removed."""
+    from physics_llm.io import pid_alive
+
+    def temp_of_dead(p: Path, name: str) -> bool:
+        m = re.fullmatch(re.escape(name) + r"\.tmp-(\d+)(?:\.[^/]*)?", p.name)
+        return bool(m) and p.is_file() and not p.is_symlink() and not pid_alive(int(m.group(1)))
+
+    files, dirs = [], []
+    for p in root.iterdir():
+        if p.name in SPLITS and p.is_dir() and not p.is_symlink():
+            inner = list(p.iterdir())
+            if not all(re.fullmatch(r"shard-\d+\.shard\.tmp-\d+(?:\.[^/]*)?", q.name)
+                       and temp_of_dead(q, q.name.partition(".tmp-")[0]) for q in inner):
+                return None
+            files += inner
+            dirs.append(p)
+        elif temp_of_dead(p, meta_path(root).name):
+            files.append(p)
+        else:
+            return None
+    return files + dirs
 
 
 def _finished(root: Path, entry: dict) -> bool:
