@@ -51,6 +51,14 @@ def slow_loader(delay):
     return load
 
 
+def wait_until(condition, timeout: float, poll: float = 0.02):
+    """condition()'s first truthy value, or its last value once `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()) and time.monotonic() < deadline:
+        time.sleep(poll)
+    return value
+
+
 def run(state, frames, dt=1 / 60):
     for _ in range(frames):
         state.update(dt)
@@ -104,14 +112,14 @@ def test_oracle_shows_zero_error(app):
 
 
 def test_a_slow_model_keeps_every_panel_on_the_same_frame(app):
-    """The truth plays at 60 frames/s, the model makes 20: the head waits for the model, never passes it,
-    and the view names the bottleneck with its frames per second."""
+    """The truth would play at 60 frames/s, the model makes at most 20: the head waits for the model, never
+    passes it, and the view names the bottleneck with its frames per second."""
     shared, screen, make = app
     st = make(random_scene(2, stage=1), ["slow", "baseline:constvel"], loader=slow_loader(0.05))
     s = st.session
     t0 = last = time.perf_counter()
     named = set()
-    while time.perf_counter() - t0 < 1.5:
+    while st.frame < 20 and time.perf_counter() - t0 < 60:  # until 20 frames are shown (however loaded)
         now = time.perf_counter()
         st.update(now - last)  # the real time since the last frame, as the app's loop gives it
         last = now
@@ -122,13 +130,14 @@ def test_a_slow_model_keeps_every_panel_on_the_same_frame(app):
         assert f <= s.L and slow.shown(f) and fast.shown(f)  # every panel has the head's frame
         assert not np.isfinite(s.truth[s.L + 1:]).any()  # the truth is not computed past L ...
         assert s.L < 3 or slow.have[s.L] or slow.copy[s.L]  # ... and L is a frame the slow model has
-        time.sleep(1 / 120)
+        time.sleep(1 / 120)  # the UI's frame pacing, not a wait for a result
         st.draw(screen)
-    assert 5 <= st.frame <= 40  # about 20 frames/s, far below the 90 frames 1.5 s of truth would be
+    elapsed = time.perf_counter() - t0
+    assert st.frame >= 20
+    assert st.frame <= 3 + elapsed / 0.05  # the model's pace (0.05 s a frame), not the truth's 60 frames/s
     assert fast.have[3:100].all()  # the fast model has computed ahead: it does not hold anyone back
     assert named == {"slow"}  # the view names the slow model, never the fast one
-    fps = slow.fps()
-    assert 3 < fps < 25
+    assert 0 < slow.fps() <= 1 / 0.05 + 1e-6  # frames per wall second: at most what its 0.05 s allow
     stats = st.numbers()
     assert stats["model_frames"] == {"slow": st.frame, "baseline:constvel": st.frame}
 
@@ -334,20 +343,21 @@ def test_the_screen_pauses_its_models_while_another_screen_shows(app):
     shared, _, make = app
     st = make(random_scene(2, stage=1), "slow", loader=slow_loader(0.02))
     st.startup({})
-    run(st, 3)
-    time.sleep(0.2)
-    st.cleanup()
-    time.sleep(0.1)
-    st.session.pump()
-    n = st.tracks[0].have.sum()
-    time.sleep(0.3)
-    st.session.pump()
-    m = st.tracks[0].have.sum()
-    assert m - n <= 2  # at most the frame under way
+    t = st.tracks[0]
+
+    def frames() -> int:
+        st.session.pump()
+        return int(t.have.sum())
+
+    run(st, 3)  # the context: the rollout is sent
+    assert wait_until(lambda: frames() >= 10, 30)  # the model is computing
+    st.cleanup()  # another screen shows
+    n = frames()
+    time.sleep(0.4)  # 20 of the model's frames, were it not paused (fewer under load: the check cannot fail so)
+    m = frames()
+    assert m - n <= 1  # at most the frame under way
     st.startup({})
-    time.sleep(0.3)
-    st.session.pump()
-    assert st.tracks[0].have.sum() > m + 5
+    assert wait_until(lambda: frames() > m + 5, 30)  # back on compare: it goes on
 
 
 def test_model_list_finds_checkpoints_and_adapters(tmp_path):
