@@ -64,6 +64,12 @@ class KVCache:
         real = (k[None] < self.lens[:, None, None]) | (k[None] >= self.prompt_len)  # (B, 1, pos+T)
         return ((k <= q)[None] & real)[:, None]
 
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep rows `rows` (a (B',) index, repeats allowed): beam search's reorder and fan-out."""
+        self.k = [k.index_select(0, rows) for k in self.k]
+        self.v = [v.index_select(0, rows) for v in self.v]
+        self.lens = self.lens.index_select(0, rows.to(self.lens.device))
+
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store (B, nh, T, hd) new keys/values at pos; return all of them so far (B, nh, pos+T, hd)."""
         end = self.pos + k.shape[2]
@@ -229,3 +235,77 @@ class GPT(nn.Module):
                 break
             logits, _ = self(nxt[:, None].to(device), kv_cache=cache)  # (B, 1, V)
         return out
+
+    @torch.no_grad()
+    def generate_beam(self, prompts: list[list[int]], max_new_tokens: int, beams: int, allowed=None,
+                      eos_id: int = 2, pad_id: int = 0) -> list[list[int]]:
+        """Beam search: per prompt the continuation of highest total log-probability among `beams`
+        kept at each step (the most likely whole target, where greedy takes the most likely next
+        token: a "0" of p 0.2 loses to a "-" whose many continuations share p 0.4, though each of
+        them is far less likely than "0 0 0 0 0 0"). beams=1 is greedy, token for token.
+
+        allowed: as generate's, plus allowed.reorder(rows) (a list of row indices) called whenever
+        the rows are re-chosen, so a grammar that keeps per-row state follows its beams.
+        A beam ends at eos_id; the best finished beam is returned (the best unfinished one if none
+        finished within max_new_tokens).
+        """
+        if beams < 1:
+            raise ValueError(f"beams must be >= 1, got {beams}")
+        if not prompts:
+            return []
+        if any(len(p) == 0 for p in prompts):
+            raise ValueError("every prompt needs at least one token (the tokenizer's bos)")
+        device = self.lm_head.weight.device
+        B, W = len(prompts), beams
+        lens = torch.tensor([len(p) for p in prompts])
+        L = int(lens.max())
+        if L + max_new_tokens > self.cfg.block_size:
+            raise ValueError(f"prompt of {L} tokens + {max_new_tokens} new ones exceed block_size {self.cfg.block_size}")
+        idx = torch.full((B, L), pad_id, dtype=torch.long)
+        for b, p in enumerate(prompts):
+            idx[b, :len(p)] = torch.as_tensor(p, dtype=torch.long)
+        cache = KVCache(self.cfg, lens, L, L + max_new_tokens, self.lm_head.weight.dtype, device)
+        logits, _ = self(idx.to(device), kv_cache=cache)
+        last = logits[torch.arange(B), lens - 1]  # (B, V)
+        fan = torch.arange(B).repeat_interleave(W)  # row r = prompt r // W, beam r % W
+        cache.select(fan.to(device))
+        last = last.index_select(0, fan.to(device))
+        if allowed is not None and hasattr(allowed, "reorder"):
+            allowed.reorder(fan.tolist())
+        score = torch.full((B, W), float("-inf"))
+        score[:, 0] = 0.0  # one live beam per prompt to start: the others would repeat it
+        out: list[list[int]] = [[] for _ in range(B * W)]
+        done = torch.zeros(B * W, dtype=torch.bool)
+        V = last.shape[-1]
+        for step in range(max_new_tokens):
+            logp = torch.log_softmax(last.float(), dim=-1).cpu()  # (B*W, V)
+            if allowed is not None:
+                ok = torch.zeros_like(logp, dtype=torch.bool)
+                mask = torch.as_tensor(allowed(out), dtype=torch.bool)
+                ok[:, :mask.shape[1]] = mask
+                logp = logp.masked_fill(~ok, float("-inf"))
+            # A finished beam continues only with one free pad, so it keeps its score and its place.
+            logp[done] = float("-inf")
+            logp[done, pad_id] = 0.0
+            cand = (score.view(B * W, 1) + logp).view(B, W * V)
+            top, at = cand.topk(W, dim=1)  # (B, W) sorted, best first
+            parent = torch.arange(B)[:, None] * W + at // V  # (B, W) rows
+            token = (at % V).view(-1)
+            rows = parent.view(-1)
+            score = top
+            out = [out[r] + ([] if done[r] else [int(t)]) for r, t in zip(rows.tolist(), token.tolist())]
+            done = done[rows] | (token == eos_id)
+            if allowed is not None and hasattr(allowed, "reorder"):
+                allowed.reorder(rows.tolist())
+            if bool(done.all()) or step == max_new_tokens - 1:
+                break
+            cache.select(rows.to(device))
+            token[done] = pad_id
+            logits, _ = self(token[:, None].to(device), kv_cache=cache)
+            last = logits[:, -1, :]
+        best = []
+        for b in range(B):
+            rows_b = range(b * W, (b + 1) * W)  # sorted by score; prefer a finished beam
+            fin = [r for r in rows_b if done[r] and score.view(-1)[r] > float("-inf")]
+            best.append(out[fin[0] if fin else b * W])
+        return best
