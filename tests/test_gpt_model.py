@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from physics_llm.models.decoding import MAX_NUMBER_DIGITS, TargetGrammar, max_target_tokens
+from physics_llm.models.decoding import MAX_NUMBER_DIGITS, digit_grammar, max_target_tokens
 from physics_llm.models.gpt import GPT, GPTConfig
 from physics_llm.sim.generate import GenParams, random_scene
 from physics_llm.sim.simulate import simulate
@@ -15,6 +15,11 @@ TINY = GPTConfig(vocab_size=64, block_size=384, n_layer=2, n_head=4, n_embd=32)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
+
+def grammar(lines, digits=None):
+    """The `allowed` callable of one generate call: the digit tokenizer's grammar over these rows."""
+    return digit_grammar(TOK, digits).batch(lines)
 
 
 def scrambled(cfg=TINY, seed=0, dtype=torch.float64) -> GPT:
@@ -111,8 +116,8 @@ def test_generate_batched_with_cache_equals_each_prompt_alone_recomputed():
     assert got[0][-1] == eos and len(got[0]) == refs[0].index(eos) + 1
     # With the grammar: each row alone with its own grammar == all rows with one batched grammar.
     ids = [[3], [12], [0], [7]]
-    alone = [greedy_alone_without_cache(m, p, 47, allowed=TargetGrammar(TOK, [i])) for p, i in zip(prompts, ids)]
-    assert m.generate(prompts, 47, allowed=TargetGrammar(TOK, ids)) == alone
+    alone = [greedy_alone_without_cache(m, p, 47, allowed=grammar([i])) for p, i in zip(prompts, ids)]
+    assert m.generate(prompts, 47, allowed=grammar(ids)) == alone
     assert all(a[-1] == TOK.eos_id for a in alone)
 
 
@@ -138,7 +143,7 @@ def allowed_chars(mask) -> str:
 
 
 def test_grammar_object_view_line_by_hand():
-    g = TargetGrammar(TOK, [[3]])
+    g = grammar([[3]])
     text = "o3 0 -12 5 10000 99999 -7\n"
     masks = feed(g, text)
     for ch, mask in zip(text, masks):
@@ -156,7 +161,7 @@ def test_grammar_object_view_line_by_hand():
 
 
 def test_grammar_scene_view_lines_in_order_and_rows_independent():
-    g = TargetGrammar(TOK, [[0, 1], [7]])
+    g = grammar([[0, 1], [7]])
     text = "o0 1 2 3 4 5 6\n"
     masks = feed(g, text, row=0, rows=2)
     assert allowed_chars(masks[-1]) == "o"
@@ -167,7 +172,7 @@ def test_grammar_scene_view_lines_in_order_and_rows_independent():
 
 
 def test_grammar_stops_a_row_that_ignored_the_mask():
-    g = TargetGrammar(TOK, [[2]])
+    g = grammar([[2]])
     assert allowed_chars(g([TOK.encode("x")])[0]) == "<2>"
 
 
@@ -182,7 +187,7 @@ def test_constrained_decoding_parses_every_object_with_random_weights(constraine
     lines = [[i] for _ in range(2) for i in range(scene.n)]
     enc = [TOK.encode(p, bos=True) for p in prompts]
     budget = max(max_target_tokens(ids) for ids in lines)
-    gen = m.generate(enc, budget, allowed=TargetGrammar(TOK, lines) if constrained else None)
+    gen = m.generate(enc, budget, allowed=grammar(lines) if constrained else None)
     texts = [TOK.decode(t) for t in gen]
     res = parse_outputs(scene, windows, [texts[:scene.n], texts[scene.n:]], fmt)
     if constrained:
@@ -202,7 +207,7 @@ def test_constrained_decoding_scene_view_writes_every_line_in_order():
     m = scrambled(GPTConfig(vocab_size=64, block_size=640, n_layer=1, n_head=2, n_embd=32), dtype=torch.float32)
     enc = [TOK.encode(row[0], bos=True) for row in build_prompts(scene, windows, fmt)]
     lines = [[0, 1, 2]] * 2
-    gen = m.generate(enc, max_target_tokens(lines[0]), allowed=TargetGrammar(TOK, lines))
+    gen = m.generate(enc, max_target_tokens(lines[0]), allowed=grammar(lines))
     texts = [TOK.decode(t) for t in gen]
     assert all(g[-1] == TOK.eos_id for g in gen)
     assert [[ln.split()[0] for ln in t.splitlines()] for t in texts] == [["o0", "o1", "o2"]] * 2
@@ -218,7 +223,7 @@ def test_residual_grammar_bounds_the_digits_of_each_field():
     assert field_digits("absolute") == (5,) * 6
     assert field_digits("residual") == (3, 3, 5, 5, 4, 5)
     assert field_digits("residual", "vel_first") == (5, 5, 5, 3, 3, 4)
-    g = TargetGrammar(TOK, [[3]], field_digits("residual", "vel_first"))
+    g = grammar([[3]], field_digits("residual", "vel_first"))
     text = "o3 12345 -12345 99999 -999 999 -9999\n"
     masks = feed(g, text)
     for ch, mask in zip(text, masks):

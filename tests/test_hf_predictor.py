@@ -13,7 +13,8 @@ from tokenizers import Tokenizer, decoders, models
 from transformers import Lfm2ForCausalLM, PreTrainedTokenizerFast
 
 from physics_llm.errors import UserError
-from physics_llm.models.hf_decoding import DONE, HFGrammar, start_state, walk
+from physics_llm.models.decoding import DONE, start_state
+from physics_llm.models.hf_decoding import hf_grammar
 from physics_llm.models.hf_predictor import HFPredictor, load_adapter, load_base, parse_spec, quiet_peft
 from physics_llm.models.registry import load_predictor
 from physics_llm.sim.generate import random_scene
@@ -69,7 +70,8 @@ def multichar_tokenizer():
 
 def test_grammar_allows_exactly_the_tokens_that_continue_a_target():
     tok, ids = multichar_tokenizer()
-    g = HFGrammar(tok)
+    g = hf_grammar(tok)
+    walk = g.walk
     assert set(g.texts.values()) == set(ids) - {"<pad>", "<bos>", "<eos>", "<unk>", "x"}
 
     def allowed(s):
@@ -165,7 +167,7 @@ def test_constrained_decoding_with_a_byte_level_bpe_tokenizer_parses_every_objec
                                                         initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     tok = PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", bos_token="<bos>", eos_token="<eos>")
     tok.padding_side = "left"
-    assert any(len(t) > 1 and t[0] == " " for t in HFGrammar(tok).texts.values())  # " 12": space and digits in one
+    assert any(len(t) > 1 and t[0] == " " for t in hf_grammar(tok).texts.values())  # " 12": space and digits in one
     torch.manual_seed(0)
     model = Lfm2ForCausalLM(tiny_config(len(tok)))
     for view in ("object", "scene"):

@@ -1,21 +1,27 @@
 """Constrained decoding: at each step, only the tokens that can continue a well-formed target.
 
-The target grammar (text/target.py) is, per line, `o<i> ` then six integers one space
-apart, then a newline. The ids are known in advance: the object view has one line, the
-prompt's object; the scene view has N lines, o0 .. o<N-1> in order (the order its targets
-are written in). So the id prefix is forced, and each integer is canonical, as
-format_line writes it: `0`, or an optional `-` then 1 to MAX_NUMBER_DIGITS digits not
-starting with 0. After the last line only eos may follow.
+One grammar for every tokenizer. The target grammar (text/target.py) is, per line, `o<i> `
+then six integers one space apart, then a newline. The ids are known in advance: the object
+view has one line, the prompt's object; the scene view has N lines, o0 .. o<N-1> in order
+(the order its targets are written in). So the id prefix is forced, and each integer is
+canonical, as format_line writes it: `0`, or an optional `-` then 1 to digits[field] digits
+not starting with 0. After the last line only eos may follow.
 
-A row's state is a tiny machine over characters, advanced by the tokens it emitted
-since the previous call, so a step costs O(B) Python, not O(B * length).
+The grammar is a machine over characters (`State`, `Grammar.step`). A tokenizer enters it as
+its token texts (id -> the characters the token adds): the digit tokenizer's tokens are one
+character each (digit_grammar), a Hugging Face tokenizer's may hold several (" 12", "o1", "\n":
+models/hf_decoding.py), and a token is allowed when each of its characters continues the
+target. The allowed tokens of a state and each (state, token) transition are computed once
+and cached, so a decoding step costs O(B) Python, not O(B * length) nor O(B * vocabulary).
+`Grammar.batch(lines)` follows the rows of one generate call.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-from physics_llm.text.tokenizer import DigitTokenizer
 from physics_llm.text.units import LIMITS, SCALE
 
 # 5 digits: up to 99,999 units (9,999.9 px or px/s, 99.999 rad, 999.99 rad/s) is beyond
@@ -26,6 +32,7 @@ from physics_llm.text.units import LIMITS, SCALE
 MAX_NUMBER_DIGITS = int(np.floor(np.log10((LIMITS * SCALE).min()))) - 1
 FIELDS = len(SCALE)  # six integers per line
 DIGITS = "0123456789"
+CHARS = DIGITS + "o -\n"  # every character a target may contain
 
 
 def line_prefix(i: int) -> str:
@@ -40,19 +47,6 @@ def max_line_tokens(i: int) -> int:
 def max_target_tokens(ids: list[int]) -> int:
     """Bound on the new tokens of a target with these line ids, eos included."""
     return sum(max_line_tokens(i) for i in ids) + 1
-
-
-class _Row:
-    """Where one row is in its target: forced prefix, or the current number of field `field`."""
-
-    __slots__ = ("line", "prefix", "field", "ndigits", "neg", "zero", "done")
-
-    def __init__(self, first_id: int | None):
-        self.line = 0
-        self.prefix = line_prefix(first_id) if first_id is not None else ""
-        self.field = self.ndigits = 0
-        self.neg = self.zero = False
-        self.done = first_id is None  # no lines: eos at once
 
 
 # A residual's most digits per state column (x, y, vx, vy, angle, w): in one 1/60 s frame a
@@ -71,74 +65,139 @@ def field_digits(encoding: str, order: str = "state") -> tuple[int, ...]:
     return tuple(RESIDUAL_DIGITS[c] for c in ORDERS[order])
 
 
-class TargetGrammar:
-    """The `allowed` callable of GPT.generate for a batch of targets.
+class State(NamedTuple):
+    """Where a target is: inside the forced prefix, or in field `field`'s number."""
 
-    lines[b]: the object ids of row b's target lines, in order (object view: [i];
-    scene view: [0, ..., N-1]). Called with the new tokens so far per row, it returns
-    a (B, V) bool mask. One instance serves one generate call. digits: the most digits of
-    each field (field_digits), MAX_NUMBER_DIGITS each by default.
+    prefix: str  # rest of the forced `o<i> ` prefix of the current line
+    rest: tuple  # ids of the lines after the current one
+    field: int  # which of the six integers is being written
+    ndigits: int
+    neg: bool
+    zero: bool  # the number is "0": it must end here
+
+
+DONE = "done"  # the target is complete (or was abandoned): only eos may follow
+
+
+def start_state(ids: list[int]):
+    """The state before a target with these line ids (object view: [i]; scene view: 0..N-1)."""
+    if not ids:
+        return DONE
+    return State(line_prefix(ids[0]), tuple(ids[1:]), 0, 0, False, False)
+
+
+def digit_grammar(tokenizer, digits: tuple[int, ...] | None = None) -> "Grammar":
+    """The target grammar over a tokenizer whose `vocab` lists one character per token (DigitTokenizer)."""
+    texts = {i: t for i, t in enumerate(tokenizer.vocab) if len(t) == 1 and t in CHARS}
+    return Grammar(texts, tokenizer.eos_id, tokenizer.vocab_size, digits)
+
+
+class Grammar:
+    """The target grammar over one tokenizer's tokens: token texts in, allowed next tokens out.
+
+    texts: id -> the text the token adds, for the tokens made only of CHARS (the others are
+    never allowed); eos_id: the token that ends a target; vocab_size: the width of mask().
+    digits: the most digits of each field (field_digits), MAX_NUMBER_DIGITS each by default.
+    One instance serves every generate call of a predictor: the caches grow with the states
+    seen (a few hundred in the object view).
     """
 
-    def __init__(self, tokenizer: DigitTokenizer, lines: list[list[int]], digits: tuple[int, ...] | None = None):
+    def __init__(self, texts: dict[int, str], eos_id: int, vocab_size: int, digits: tuple[int, ...] | None = None):
         self.digits = tuple(digits) if digits is not None else (MAX_NUMBER_DIGITS,) * FIELDS
-        self.tok = tokenizer
-        self.lines = [list(ids) for ids in lines]
-        self.rows = [_Row(ids[0] if ids else None) for ids in self.lines]
+        self.texts, self.eos_id, self.vocab_size = dict(texts), eos_id, vocab_size
+        self.by_first: dict[str, list[tuple[int, str]]] = {}
+        for i, t in self.texts.items():
+            self.by_first.setdefault(t[0], []).append((i, t))
+        self._allowed: dict = {}
+        self._mask: dict = {}
+        self._next: dict = {}
+
+    def step(self, s, ch: str):
+        """State after character ch, or None where ch cannot continue the target."""
+        if s == DONE:
+            return None
+        if s.prefix:
+            return s._replace(prefix=s.prefix[1:]) if ch == s.prefix[0] else None
+        if ch == "-":
+            return s._replace(neg=True) if s.ndigits == 0 and not s.neg else None
+        if ch in DIGITS:
+            if s.ndigits == 0:
+                return None if s.neg and ch == "0" else s._replace(ndigits=1, zero=ch == "0")
+            return None if s.zero or s.ndigits >= self.digits[s.field] else s._replace(ndigits=s.ndigits + 1)
+        end = " " if s.field < FIELDS - 1 else "\n"
+        if ch != end or s.ndigits == 0:
+            return None
+        if ch == " ":
+            return s._replace(field=s.field + 1, ndigits=0, neg=False, zero=False)
+        return start_state(list(s.rest))
+
+    def walk(self, s, text: str):
+        """State after a whole string, or None."""
+        for ch in text:
+            s = self.step(s, ch)
+            if s is None:
+                return None
+        return s
+
+    def allowed(self, s) -> np.ndarray:
+        """(k,) int64 token ids allowed next in state s (eos alone when done, or when nothing fits)."""
+        hit = self._allowed.get(s)
+        if hit is None:
+            ids = []
+            if s != DONE:
+                for ch, group in self.by_first.items():
+                    if self.step(s, ch) is not None:
+                        ids.extend(i for i, t in group if self.walk(s, t) is not None)
+            hit = np.array(sorted(ids) or [self.eos_id], dtype=np.int64)
+            self._allowed[s] = hit
+        return hit
+
+    def mask(self, s) -> np.ndarray:
+        """(vocab_size,) bool: allowed() as a dense mask."""
+        hit = self._mask.get(s)
+        if hit is None:
+            hit = np.zeros(self.vocab_size, dtype=bool)
+            hit[self.allowed(s)] = True
+            self._mask[s] = hit
+        return hit
+
+    def advance(self, s, token: int):
+        """State after a generated token; eos, padding or a refused token end the target (DONE)."""
+        key = (s, token)
+        nxt = self._next.get(key)
+        if nxt is None:
+            text = self.texts.get(token)
+            nxt = self.walk(s, text) if text is not None and s != DONE else None
+            nxt = self._next[key] = DONE if nxt is None else nxt
+        return nxt
+
+    def batch(self, lines: list[list[int]]) -> "Rows":
+        """The rows of one generate call: row b writes the lines lines[b]."""
+        return Rows(self, lines)
+
+
+class Rows:
+    """The grammar states of the rows of one generate call, advanced by the tokens they emit.
+
+    Called with the new tokens so far per row (GPT.generate's `allowed`), it returns the
+    (B, vocab_size) bool mask of the tokens each row may emit next; advance() takes only the
+    tokens emitted since the last call (the Hugging Face LogitsProcessor).
+    """
+
+    def __init__(self, grammar: Grammar, lines: list[list[int]]):
+        self.grammar = grammar
+        self.states = [start_state(ids) for ids in lines]
         self.seen = [0] * len(lines)
-        V = tokenizer.vocab_size
 
-        def mask(chars: str = "", eos: bool = False) -> np.ndarray:
-            m = np.zeros(V, dtype=bool)
-            m[[i for ch in chars for i in tokenizer.encode(ch)]] = True
-            m[tokenizer.eos_id] = eos
-            return m
-
-        self._eos = mask(eos=True)
-        self._char = {ch: mask(ch) for ch in set(DIGITS + "o -\n")}
-        self._start = mask("-" + DIGITS)
-        self._after_minus = mask(DIGITS[1:])
-        self._digit_or = {t: mask(DIGITS + t) for t in " \n"}
-
-    def _advance(self, r: _Row, b: int, token: int) -> None:
-        if r.done or not (0 <= token < self.tok.vocab_size and self._mask(r)[token]):
-            r.done = True  # eos, or a token the mask refused (the caller ignored it): nothing more
-            return
-        ch = self.tok.vocab[token]
-        if r.prefix:
-            r.prefix = r.prefix[1:]
-        elif ch == "-":
-            r.neg = True
-        elif ch in DIGITS:
-            r.zero = r.ndigits == 0 and ch == "0"
-            r.ndigits += 1
-        else:  # the space or newline that ends a number
-            r.field, r.ndigits, r.neg, r.zero = r.field + 1, 0, False, False
-            if ch == "\n":
-                r.line, r.field = r.line + 1, 0
-                ids = self.lines[b]
-                if r.line < len(ids):
-                    r.prefix = line_prefix(ids[r.line])
-                else:
-                    r.done = True
-
-    def _mask(self, r: _Row) -> np.ndarray:
-        if r.done:
-            return self._eos
-        if r.prefix:
-            return self._char[r.prefix[0]]
-        end = " " if r.field < FIELDS - 1 else "\n"
-        if r.ndigits == 0:
-            return self._after_minus if r.neg else self._start
-        if r.zero or r.ndigits >= self.digits[r.field]:
-            return self._char[end]
-        return self._digit_or[end]
+    def advance(self, new: list[list[int]]) -> None:
+        """new[b]: row b's tokens since the last call."""
+        g, states = self.grammar, self.states
+        for b, toks in enumerate(new):
+            for token in toks:
+                states[b] = g.advance(states[b], token)
 
     def __call__(self, generated: list[list[int]]) -> np.ndarray:
-        """generated: per row the tokens emitted so far -> (B, V) bool allowed next."""
-        for b, toks in enumerate(generated):
-            r = self.rows[b]
-            for token in toks[self.seen[b]:]:
-                self._advance(r, b, token)
-            self.seen[b] = len(toks)
-        return np.stack([self._mask(r) for r in self.rows])
+        """generated: per row the tokens emitted so far -> (B, vocab_size) bool allowed next."""
+        self.advance([toks[seen:] for toks, seen in zip(generated, self.seen)])
+        self.seen = [len(toks) for toks in generated]
+        return np.stack([self.grammar.mask(s) for s in self.states])

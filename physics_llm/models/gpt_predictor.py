@@ -22,7 +22,7 @@ import numpy as np
 
 from physics_llm.errors import UserError
 from physics_llm.models.base import Prediction, Predictor, sanitize
-from physics_llm.models.decoding import TargetGrammar, field_digits, max_target_tokens
+from physics_llm.models.decoding import digit_grammar, field_digits, max_target_tokens
 from physics_llm.sim.scene import Scene
 from physics_llm.text import DigitTokenizer, TextFormat, build_prompts, parse_outputs
 
@@ -142,7 +142,7 @@ class GPTPredictor(Predictor):
             # not, and the few tokens cut there only matter for targets near the longest bound.
             budget = min(max(need[k] for k in chunk), block - longest)
             digits = field_digits(self.fmt.encoding, self.fmt.order)
-            grammar = TargetGrammar(self.tok, [lines[k] for k in chunk], digits)
+            grammar = digit_grammar(self.tok, digits).batch([lines[k] for k in chunk])
             gen = self.model.generate([enc[k] for k in chunk], budget, allowed=grammar,
                                       eos_id=self.tok.eos_id, pad_id=self.tok.pad_id, **gen_kw)
             for k, toks in zip(chunk, gen):

@@ -177,7 +177,7 @@ class HFPredictor(GPTPredictor):
     def __init__(self, model, tokenizer, fmt: TextFormat, batch_size: int = DEFAULT_BATCH, constrained: bool = True):
         from transformers import GenerationConfig
 
-        from physics_llm.models.hf_decoding import HFGrammar
+        from physics_llm.models.hf_decoding import hf_grammar
 
         super().__init__(model, fmt, tokenizer, batch_size)
         self.tokens = HFTokens(tokenizer)
@@ -187,7 +187,7 @@ class HFPredictor(GPTPredictor):
         inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # under a peft wrapper
         inner.generation_config = GenerationConfig(bos_token_id=self.tokens.bos_id, eos_token_id=self.tokens.eos_id,
                                                    pad_token_id=self.tokens.pad_id)
-        self.grammar = HFGrammar(tokenizer) if constrained else None
+        self.grammar = hf_grammar(tokenizer) if constrained else None
 
     @classmethod
     def load(cls, arg: str, batch_size: int = DEFAULT_BATCH) -> "HFPredictor":
