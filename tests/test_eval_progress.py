@@ -20,12 +20,18 @@ def _no_timings(rows):
 
 
 def _report_without_timings(text: str) -> list[str]:
-    """report.md's lines, the sec_per_frame column (the last one where a table has it) cut off."""
-    out, timed = [], False
+    """report.md's lines, the sec_per_frame column cut out of every table that has one."""
+    out, col = [], None
     for ln in text.splitlines():
+        cells = ln.split("|")
         if ln.startswith("| model |"):
-            timed = ln.rstrip().endswith("| sec_per_frame |")
-        out.append(ln.rstrip().rsplit("|", 2)[0] if timed and ln.startswith("|") else ln)
+            names = [c.strip() for c in cells]
+            col = names.index("sec_per_frame") if "sec_per_frame" in names else None
+        elif not ln.startswith("|"):
+            col = None
+        if col is not None and ln.startswith("|"):
+            ln = "|".join(cells[:col] + cells[col + 1:])
+        out.append(ln)
     return out
 
 
