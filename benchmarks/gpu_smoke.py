@@ -195,7 +195,7 @@ def lora_case(args, rt, data: Path) -> dict:
     from hf_tiny import tiny_tokenizer
     from physics_llm.config import load_config
     from physics_llm.data.store import open_dataset
-    from physics_llm.models.hf_predictor import HFTokens
+    from physics_llm.models.hf_loading import HFTokens
     from training import loop
     from training.examples import ExampleSampler
     from training.lora_config import TrainLoRAConfig, apply_lora

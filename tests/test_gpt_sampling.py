@@ -11,8 +11,9 @@ import torch
 from physics_llm.errors import UserError
 from physics_llm.models.checkpoint import save_checkpoint
 from physics_llm.models.gpt import GPT, GPTConfig
-from physics_llm.models.gpt_predictor import GPTPredictor, mean_of_samples, parse_options
+from physics_llm.models.gpt_predictor import GPTPredictor, parse_options
 from physics_llm.models.registry import load_predictor
+from physics_llm.models.text_predictor import mean_of_samples
 from physics_llm.sim.generate import random_scene
 from physics_llm.sim.simulate import simulate
 from physics_llm.text import DigitTokenizer, TextFormat

@@ -15,7 +15,8 @@ from transformers import Lfm2ForCausalLM, PreTrainedTokenizerFast
 from physics_llm.errors import UserError
 from physics_llm.models.decoding import DONE, start_state
 from physics_llm.models.hf_decoding import hf_grammar
-from physics_llm.models.hf_predictor import HFPredictor, load_adapter, load_base, parse_spec, quiet_peft
+from physics_llm.models.hf_loading import load_adapter, load_base, quiet_peft
+from physics_llm.models.hf_predictor import HFPredictor, parse_spec
 from physics_llm.models.registry import load_predictor
 from physics_llm.sim.generate import random_scene
 from physics_llm.sim.scene import Scene

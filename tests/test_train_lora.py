@@ -19,7 +19,8 @@ from physics_llm.data.config import DataConfig
 from physics_llm.data.generate import generate_dataset
 from physics_llm.data.store import open_dataset
 from physics_llm.errors import UserError
-from physics_llm.models.hf_predictor import HFPredictor, HFTokens, load_adapter, load_base
+from physics_llm.models.hf_loading import HFTokens, load_adapter, load_base
+from physics_llm.models.hf_predictor import HFPredictor
 from physics_llm.text import TextFormat
 from training.curriculum import Curriculum
 from training.examples import ExampleSampler

@@ -81,7 +81,7 @@ def apply_lora(model, cfg: TrainLoRAConfig):
     """
     from peft import get_peft_model
 
-    from physics_llm.models.hf_predictor import check_lora_targets, lora_mismatch, missing_targets, quiet_peft
+    from physics_llm.models.hf_loading import check_lora_targets, lora_mismatch, missing_targets, quiet_peft
 
     names = [n for n, _ in model.named_modules()]
     missing = missing_targets(cfg.target_modules, names)

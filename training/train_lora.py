@@ -129,7 +129,8 @@ def _run(cfg: TrainLoRAConfig, data, out: Path, resume: bool, rt, stop, progress
     """train() once its checks passed: build the peft model on this process's device, then train."""
     import torch
 
-    from physics_llm.models.hf_predictor import HFPredictor, HFTokens, load_base
+    from physics_llm.models.hf_loading import HFTokens, load_base
+    from physics_llm.models.hf_predictor import HFPredictor
     from training.lora_config import apply_lora
 
     say = (lambda *a: print(*a, file=sys.stderr)) if rt.main else (lambda *a: None)

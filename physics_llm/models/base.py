@@ -26,7 +26,8 @@ class Prediction:
 
 
 class Predictor(ABC):
-    """Subclasses set `name` and `context` and implement `_predict`."""
+    """Subclasses set `name` and `context` and implement `_predict`. One that decodes several scenes
+    together overrides predict_many as `self._timed([self._checked(...) for each item], run)`."""
 
     name: str = "predictor"
     context: int = 1  # how many past frames the predictor reads (windows may carry more)
@@ -39,23 +40,37 @@ class Predictor(ABC):
         """
 
     def predict(self, scene: Scene, windows: np.ndarray, target_index: np.ndarray | None = None) -> Prediction:
+        item = self._checked(scene, windows, target_index)
+        return self._timed([item], lambda items: [self._predict(*items[0])])[0]
+
+    def predict_many(self, items: list[tuple[Scene, np.ndarray, np.ndarray | None]]) -> list[Prediction]:
+        """Several scenes at once; models that batch across scenes override this with _timed (below)."""
+        return [self.predict(scene, w, t) for scene, w, t in items]
+
+    def _checked(self, scene: Scene, windows, target_index) -> tuple[Scene, np.ndarray, np.ndarray]:
+        """One item of predict's arguments, validated: (scene, windows float32, target_index (B,) int64)."""
         windows = np.asarray(windows, dtype=np.float32)
         if windows.ndim != 4 or windows.shape[-1] != 6 or windows.shape[2] != scene.n:
             raise ValueError(f"windows must be (B, C, {scene.n}, 6), got {windows.shape}")
         if windows.shape[1] < self.context:
             raise ValueError(f"{self.name} needs {self.context} context frames, got {windows.shape[1]}")
-        B = windows.shape[0]
         if target_index is None:
-            target_index = np.full(B, -1, dtype=np.int64)
-        t0 = time.perf_counter()
-        states, parsed = self._predict(scene, windows, np.asarray(target_index, dtype=np.int64))
-        seconds = time.perf_counter() - t0
-        states, parsed = sanitize(states, parsed, windows[:, -1], scene.dt)
-        return Prediction(states=states, parsed=parsed, seconds=seconds)
+            target_index = np.full(windows.shape[0], -1, dtype=np.int64)
+        return scene, windows, np.asarray(target_index, dtype=np.int64)
 
-    def predict_many(self, items: list[tuple[Scene, np.ndarray, np.ndarray | None]]) -> list[Prediction]:
-        """Several scenes at once; models that batch across scenes override this."""
-        return [self.predict(scene, w, t) for scene, w, t in items]
+    def _timed(self, items: list[tuple[Scene, np.ndarray, np.ndarray]], run) -> list[Prediction]:
+        """run(items) -> per item (states, parsed), timed and sanitised. Each item's `seconds` is its
+        share of the call's time by object count (windows x objects): all of it for one item."""
+        t0 = time.perf_counter()
+        results = run(items)
+        seconds = time.perf_counter() - t0
+        total = sum(w.shape[0] * scene.n for scene, w, _ in items) or 1
+        preds = []
+        for (scene, w, _), (states, parsed) in zip(items, results):
+            states, parsed = sanitize(states, parsed, w[:, -1], scene.dt)
+            share = 1.0 if len(items) == 1 else w.shape[0] * scene.n / total
+            preds.append(Prediction(states=states, parsed=parsed, seconds=seconds * share))
+        return preds
 
 
 def constvel(last: np.ndarray, dt: float) -> np.ndarray:
