@@ -82,3 +82,63 @@ def test_enough_beams_find_the_most_likely_target_and_beat_greedy_somewhere():
         # a row decodes the same in a batch as alone
         assert model.generate_beam(PROMPTS[1:2], 4, 27, allowed=ThreeThenEos(27), eos_id=EOS, pad_id=PAD) == best[1:2]
     assert beat > 0  # the search is not greedy in disguise
+
+
+# --- gpt:PATH?beams=K and a checkpoint's decoding.json ---------------------------------------------
+
+
+def predictor_checkpoint(path):
+    from physics_llm.models.checkpoint import save_checkpoint
+    from physics_llm.text import DigitTokenizer, TextFormat
+
+    cfg = GPTConfig(vocab_size=64, block_size=512, n_layer=1, n_head=2, n_embd=32)
+    torch.manual_seed(0)
+    save_checkpoint(path, GPT(cfg), cfg, TextFormat(version=2, order="vel_first", gaps=True), DigitTokenizer(),
+                    step=1)
+    return path
+
+
+def test_beam_decoding_parses_is_deterministic_and_a_checkpoint_can_make_it_the_default(tmp_path):
+    import json
+
+    import numpy as np
+
+    from physics_llm.models.registry import load_predictor
+    from physics_llm.sim.generate import random_scene
+    from physics_llm.sim.simulate import simulate
+
+    ck = predictor_checkpoint(tmp_path / "ck")
+    scene = random_scene(5, stage=1)
+    w = simulate(scene, frames=6).traj[None, 2:5]
+    greedy = load_predictor(f"gpt:{ck}").predict(scene, w)
+    beam = load_predictor(f"gpt:{ck}?beams=3")
+    b1, b2 = beam.predict(scene, w), load_predictor(f"gpt:{ck}?beams=3").predict(scene, w)
+    assert beam.beams == 3 and b1.parsed.all()  # the grammar follows every beam
+    assert np.array_equal(b1.states, b2.states)
+    assert np.array_equal(load_predictor(f"gpt:{ck}?beams=1").predict(scene, w).states, greedy.states)
+    (ck / "decoding.json").write_text(json.dumps({"beams": 3}))
+    default = load_predictor(f"gpt:{ck}")
+    assert default.beams == 3 and np.array_equal(default.predict(scene, w).states, b1.states)
+    assert load_predictor(f"gpt:{ck}?beams=1").beams == 1  # the spec's options replace the file's
+    assert load_predictor(f"gpt:{ck}?samples=2").beams == 1
+
+
+@pytest.mark.parametrize("spec,content,match", [
+    ("?beams=0", None, "beams must be a whole number 1..16"),
+    ("?beams=x", None, "beams must be a whole number"),
+    ("?beams=2&samples=2", None, "do not combine"),
+    ("?width=2", None, "unknown option"),
+    ("", '{"beam": 3}', "decoding.json: expected an object with samples and/or beams"),
+    ("", "[[[", "decoding.json: expected an object"),
+    ("", '{"beams": 99}', "beams must be a whole number 1..16"),
+])
+def test_bad_beam_options_are_one_line(tmp_path, spec, content, match):
+    from physics_llm.errors import UserError
+    from physics_llm.models.registry import load_predictor
+
+    ck = predictor_checkpoint(tmp_path / "ck")
+    if content is not None:
+        (ck / "decoding.json").write_text(content)
+    with pytest.raises(UserError, match=match) as e:
+        load_predictor(f"gpt:{ck}{spec}")
+    assert "\n" not in str(e.value)

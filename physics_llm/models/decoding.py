@@ -189,6 +189,11 @@ class Rows:
         self.states = [start_state(ids) for ids in lines]
         self.seen = [0] * len(lines)
 
+    def reorder(self, rows: list[int]) -> None:
+        """Row r continues what row rows[r] has written so far (beam search re-chooses its rows)."""
+        self.states = [self.states[r] for r in rows]
+        self.seen = [self.seen[r] for r in rows]
+
     def advance(self, new: list[list[int]]) -> None:
         """new[b]: row b's tokens since the last call."""
         g, states = self.grammar, self.states
