@@ -38,12 +38,96 @@ from training.examples import STREAM_VAL, collate, eval_windows
 BETAS = (0.9, 0.99)  # nanoGPT's choice for small models on small batches
 
 
-def check_out(out: Path, resume: bool, run_files: tuple[str, ...]) -> None:
-    """Refuse, before anything is written, to write into a file or over a run (each trainer checks its --resume)."""
+def check_out(out: Path, resume: bool, run_files: tuple[str, ...], checkpoints: dict[str, Callable] | None = None,
+              cfg=None) -> None:
+    """Refuse, before anything is written, to write into a file or an unwritable place, or over a run.
+
+    checkpoints: {name: complete(dir)} of the run's checkpoint directories (RUN/ckpt, RUN/best, ...),
+    swapped in by io.swap_dir. A directory that holds files of a run (run_files) but no whole checkpoint,
+    not even one a kill left half swapped in, is what a run killed before its first checkpoint leaves:
+    a new run with the same config (cfg, once it is known) may start over there (clear_debris);
+    each trainer checks its --resume (resume_from).
+    """
+    from physics_llm.io import check_out_dir, swapped_dir
+
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: is a file; give a directory for the run")
-    if not resume and any((out / f).exists() for f in run_files):
-        raise UserError(f"--out {out}: already holds a run; add --resume to continue it, or choose a new --out")
+    check_out_dir(out, "--out")  # a parent that is a file, no permission: one line now, not after indexing
+    if resume:
+        return
+    for name, complete in (checkpoints or {}).items():
+        src = swapped_dir(out / name, complete)
+        if src is not None:
+            raise UserError(f"--out {out}: already holds a run (checkpoint {src}); add --resume to continue it, "
+                            "or choose a new --out")
+    present = [f for f in run_files if (out / f).exists()]
+    if not present or cfg is None:  # nothing of a run there, or decided once the config is loaded
+        return
+    saved = out / "config.yaml"
+    if not saved.is_file():
+        raise UserError(f"--out {out}: already holds {', '.join(present)} but no config.yaml or checkpoint of a run; "
+                        "choose a new --out (or remove those files)")
+    diff = config_difference(saved, cfg)
+    if diff:
+        raise UserError(f"--out {out}: holds a run stopped before its first checkpoint, made with another config "
+                        f"({diff}); rerun with that config (or add --resume to start it over with it), "
+                        "or choose a new --out")
+
+
+def config_difference(saved: Path, cfg) -> str | None:
+    """'key: A there, B now' for the first key where RUN/config.yaml differs from cfg; None when they agree."""
+    from physics_llm.config import load_config
+
+    try:
+        theirs = to_dict(load_config(type(cfg), saved))
+    except UserError as e:
+        return f"its config.yaml cannot be read: {str(e)[:120]}"
+    mine = to_dict(cfg)
+    for k in sorted(set(mine) | set(theirs)):
+        if mine.get(k) != theirs.get(k):
+            return f"{k}: {theirs.get(k)!r} there, {mine.get(k)!r} now"
+    return None
+
+
+def resume_from(out: Path, name: str, complete: Callable) -> Path | None:
+    """The checkpoint --resume continues from: RUN/NAME, or the whole copy a save killed part way left
+    (io.swapped_dir: a complete NAME.tmp-PID or NAME.old-PID); read only. None: the run was killed before
+    its first checkpoint (it starts over from step 0 with RUN/config.yaml). UserError when there is no run."""
+    from physics_llm.io import swapped_dir
+
+    src = swapped_dir(out / name, complete)
+    if src is None and not (out / "config.yaml").is_file():
+        raise UserError(f"--resume: no checkpoint at {out / name} and no run in {out}; start a new run "
+                        "without --resume")
+    return src
+
+
+def recover_checkpoints(out: Path, checkpoints: dict[str, Callable]) -> bool:
+    """Finish or undo the checkpoint swaps a kill interrupted (io.recover_dir: the newest whole copy
+    renamed into place, dead processes' temps removed). -> whether the run has a checkpoint now."""
+    from physics_llm.io import recover_dir
+
+    found = [recover_dir(out / name, complete) for name, complete in checkpoints.items()]
+    return any(f is not None for f in found)
+
+
+def single_process() -> bool:
+    """No torchrun world: the one process may put a run's files right before it reads them."""
+    from training.distributed import env_rank
+
+    return env_rank()[1] == 1
+
+
+def clear_debris(out: Path, checkpoints: dict[str, Callable]) -> None:
+    """Before training writes into RUN (rank 0, once every rank has read its checkpoint): recover_checkpoints,
+    and, when the run starts over from step 0 (no checkpoint), drop the log rows and TensorBoard events
+    of the run that was killed before its first checkpoint (they are written again, the same)."""
+    if recover_checkpoints(out, checkpoints) or not out.is_dir():
+        return
+    (out / "log.csv").unlink(missing_ok=True)
+    for f in out.glob("events.out.tfevents.*"):
+        if f.is_file() and not f.is_symlink():
+            f.unlink()
 
 
 def open_split(data: str | Path, split: str):
@@ -95,7 +179,11 @@ def check_tensorboard(cfg) -> None:
     """tensorboard: true needs torch.utils.tensorboard (the tensorboard package); checked before anything is written."""
     if not getattr(cfg, "tensorboard", False):
         return
+    import importlib.util
+
     try:
+        if importlib.util.find_spec("tensorboard") is None:  # the usual case, told before torch loads
+            raise ImportError("tensorboard")
         import torch.utils.tensorboard  # noqa: F401
     except ImportError:
         raise UserError("tensorboard: true needs the tensorboard package (`pip install tensorboard`); "
@@ -340,7 +428,7 @@ def train_loop(cfg, out: Path, model, optimizer, evals: EvalSet | None, *, field
     if main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
-        rows = read_log(log_path, step)
+        rows = read_log(log_path, step) if step else []  # from step 0: no row of an earlier start is kept
         board = Board(out, getattr(cfg, "tensorboard", False))
 
     def evaluate(at: int) -> dict:

@@ -36,12 +36,51 @@ LOG_FIELDS = ["step", "lr", "train_loss", "val_loss", "tokens_per_s", "data_frac
 RUN_FILES = ("config.yaml", "log.csv", "ckpt", "best")
 
 
-def check_out(out: Path, resume: bool) -> None:
-    """Refuse, before anything is written, to overwrite a run or to resume none."""
-    loop.check_out(out, resume, RUN_FILES)
-    if resume and not (out / "ckpt").is_dir() and not any(out.glob("ckpt.old-*")):  # .old: a save killed mid-rename
-        raise UserError(f"--resume: no checkpoint at {out / 'ckpt'} (start a new run without --resume, "
-                        f"or delete {out} if its first checkpoint was never written)")
+def complete_checkpoint(d: Path, train_state: bool = True) -> bool:
+    """A checkpoint directory a save wrote whole: every file there, meta.json and (last written)
+    train_state.pt readable. For the copies a killed save left (ckpt.tmp-PID, ckpt.old-PID)."""
+    import json
+
+    from physics_llm.models.checkpoint import FILES, OLD_WEIGHTS, WEIGHTS, load_train_state
+
+    if not all((d / f).is_file() for f in FILES) or not any((d / w).is_file() for w in (WEIGHTS, OLD_WEIGHTS)):
+        return False
+    try:
+        meta = json.loads((d / "meta.json").read_text())
+        if not isinstance(meta, dict) or not isinstance(meta.get("step"), int):
+            return False
+        if train_state:
+            load_train_state(d / "train_state.pt")
+    except (OSError, ValueError, UserError):
+        return False
+    return True
+
+
+# The run's checkpoint directories, each swapped in whole (io.swap_dir), and what makes a copy complete.
+CHECKPOINTS = {"ckpt": complete_checkpoint, "best": lambda d: complete_checkpoint(d, train_state=False)}
+
+
+def check_out(out: Path, resume: bool, cfg: TrainGPTConfig | None = None) -> None:
+    """Refuse, before anything is written, to overwrite a run or to resume none (loop.check_out)."""
+    loop.check_out(out, resume, RUN_FILES, CHECKPOINTS, cfg)
+    if resume:
+        loop.resume_from(out, "ckpt", complete_checkpoint)
+
+
+def check_init_from(cfg: TrainGPTConfig) -> None:
+    """init_from must name a checkpoint directory (its files are read after torch loads)."""
+    if not cfg.init_from:
+        return
+    from physics_llm.models.checkpoint import FILES, OLD_WEIGHTS, WEIGHTS
+
+    p = Path(cfg.init_from)
+    if not p.is_dir():
+        raise UserError(f"init_from {p}: no such checkpoint directory; give a checkpoint (e.g. RUN/ckpt or "
+                        "assets/checkpoints/gpt-small) or --set init_from=null")
+    missing = [f for f in FILES if not (p / f).is_file()]
+    if missing or not any((p / w).is_file() for w in (WEIGHTS, OLD_WEIGHTS)):
+        raise UserError(f"init_from {p}: not a checkpoint (missing {', '.join(missing) or WEIGHTS}); give a "
+                        "checkpoint directory or --set init_from=null")
 
 
 def check_same_model(cfg: TrainGPTConfig, ck, out: Path) -> None:
@@ -91,16 +130,28 @@ def train(cfg: TrainGPTConfig, data: str | Path, out: str | Path, *, resume: boo
     from training import distributed
 
     out = Path(out)
-    check_out(out, resume)
+    span = {"span": f"the config's steps, which the learning-rate schedule spans; use --set steps={stop} for a "
+                    "shorter schedule", "more": "give --steps or --set steps=N beyond it"}
+    # The cheap checks first (about a second), then the ones that load torch.
+    check_out(out, resume, cfg)
     loop.check_tensorboard(cfg)
+    check_init_from(cfg)
+    if not resume:
+        loop.stop_step(stop, 0, cfg.steps, **span)
     train_ds, val_ds = loop.open_split(data, "train"), loop.open_split(data, "val")
-    ck = load_checkpoint(out / "ckpt", with_train_state=True, device="cpu") if resume else None
+    if resume and loop.single_process():  # a save a kill interrupted is finished (or undone) first
+        loop.recover_checkpoints(out, CHECKPOINTS)
+    src = loop.resume_from(out, "ckpt", complete_checkpoint) if resume else None  # under torchrun: read only
+    ck = load_checkpoint(src, with_train_state=True, device="cpu") if src else None
     if ck is not None:
         check_same_model(cfg, ck, out)
-    stop = loop.stop_step(stop, ck.step if ck else 0, cfg.steps,
-                          span=f"the config's steps, which the learning-rate schedule spans; use --set steps={stop} "
-                               "for a shorter schedule", more="give --steps or --set steps=N beyond it")
+    elif resume and distributed.is_main():
+        print(f"note: {out} has no complete checkpoint (the run was stopped before its first one): "
+              "starting it over from step 0", file=sys.stderr)
+    stop = loop.stop_step(stop, ck.step if ck else 0, cfg.steps, **span)
     rt = distributed.start(cfg, loop.saved_world(ck.train_state if ck else None))  # checks; writes nothing
+    if rt.main:  # every rank has read its checkpoint (start is a rendezvous): now put the run's files right
+        loop.clear_debris(out, CHECKPOINTS)
     try:
         last = _run(cfg, data, out, ck, rt, stop, progress, train_ds, val_ds)
     except BaseException:

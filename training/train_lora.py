@@ -25,8 +25,6 @@ activations in the backward pass (transformers' non-reentrant checkpointing).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -45,36 +43,51 @@ RUN_FILES = ("config.yaml", "log.csv", "adapter")
 STATE_FILES = ("adapter_config.json", "adapter_model.safetensors", "text_format.json", "meta.json", "train_state.pt")
 
 
-def check_out(out: Path, resume: bool) -> None:
-    """Refuse, before anything is written, to overwrite a run or to resume none."""
-    loop.check_out(out, resume, RUN_FILES)
-    missing = [f for f in STATE_FILES if not (out / "adapter" / f).is_file()] if resume else []
+def complete_adapter(d: Path) -> bool:
+    """An adapter directory a save wrote whole: every file there, meta.json and (last written) train_state.pt
+    readable. For the copies a killed save left (adapter.tmp-PID, adapter.old-PID)."""
+    if not all((d / f).is_file() for f in STATE_FILES):
+        return False
+    try:
+        meta = json.loads((d / "meta.json").read_text())
+        if not isinstance(meta, dict) or not isinstance(meta.get("step"), int):
+            return False
+        load_train_state(d / "train_state.pt")
+    except (OSError, ValueError, UserError):
+        return False
+    return True
+
+
+CHECKPOINTS = {"adapter": complete_adapter}
+
+
+def check_out(out: Path, resume: bool, cfg: TrainLoRAConfig | None = None) -> None:
+    """Refuse, before anything is written, to overwrite a run or to resume none (loop.check_out)."""
+    loop.check_out(out, resume, RUN_FILES, CHECKPOINTS, cfg)
+    src = loop.resume_from(out, "adapter", complete_adapter) if resume else None
+    missing = [f for f in STATE_FILES if not (src / f).is_file()] if src else []
     if missing:
-        raise UserError(f"--resume: no checkpoint at {out / 'adapter'} (missing {', '.join(missing)}); start a new "
-                        f"run without --resume, or delete {out} if its first checkpoint was never written")
+        raise UserError(f"--resume: no complete checkpoint at {src} (missing {', '.join(missing)}); restore it, "
+                        f"or start a new run (a new --out, without --resume)")
 
 
 def save_adapter(path: Path, model, fmt, *, step: int, train_state: dict, meta: dict) -> None:
-    """Write RUN/adapter into a temp directory, then swap it in: a kill leaves the old one or the new one."""
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    old = path.with_name(f"{path.name}.old-{os.getpid()}")
-    if tmp.is_symlink() or tmp.is_file():  # never write through a link planted at the temp name
-        tmp.unlink()
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()  # exclusive: fails rather than follow anything planted since
-    model.save_pretrained(tmp)  # peft: adapter_config.json + adapter_model.safetensors, LoRA weights only
-    (tmp / "text_format.json").write_text(json.dumps(fmt.to_dict(), indent=1) + "\n")
-    (tmp / "meta.json").write_text(json.dumps({"step": step, **meta}, indent=1) + "\n")
-    save_train_state(tmp / "train_state.pt", train_state)
-    if path.exists():
-        path.rename(old)
-    tmp.rename(path)
-    shutil.rmtree(old, ignore_errors=True)
+    """Write RUN/adapter whole (io.swap_dir: a temp directory, then two renames; a kill leaves the old
+    one, the new one, or a swap that --resume finishes)."""
+    from physics_llm.io import swap_dir
+
+    def fill(tmp: Path) -> None:
+        model.save_pretrained(tmp)  # peft: adapter_config.json + adapter_model.safetensors, LoRA weights only
+        (tmp / "text_format.json").write_text(json.dumps(fmt.to_dict(), indent=1) + "\n")
+        (tmp / "meta.json").write_text(json.dumps({"step": step, **meta}, indent=1) + "\n")
+        save_train_state(tmp / "train_state.pt", train_state)  # last: a temp with a readable one is whole
+
+    swap_dir(path, fill)
 
 
-def load_resume(path: Path, model, cfg: TrainLoRAConfig) -> tuple[int, dict]:
-    """Adapter weights into the peft model; -> (step, train_state). The run must keep its model and text."""
-    from peft import set_peft_model_state_dict
+def read_adapter(path: Path, cfg: TrainLoRAConfig) -> dict:
+    """What --resume continues from, read whole before training starts: {step, weights, state}.
+    The run must keep its base, adapter shape and text format."""
     from safetensors.torch import load_file
 
     meta = json.loads((path / "meta.json").read_text())
@@ -83,10 +96,18 @@ def load_resume(path: Path, model, cfg: TrainLoRAConfig) -> tuple[int, dict]:
         if k in saved and saved[k] != to_dict(cfg)[k]:
             raise UserError(f"--resume: {k} is {saved[k]!r} in {path} but {to_dict(cfg)[k]!r} now; a resumed run "
                             f"keeps its base, adapter shape and text format")
-    result = set_peft_model_state_dict(model, load_file(path / "adapter_model.safetensors"))
+    return {"step": int(meta["step"]), "path": path, "weights": load_file(path / "adapter_model.safetensors"),
+            "state": load_train_state(path / "train_state.pt")}  # weights only: never runs code
+
+
+def load_resume(saved: dict, model) -> tuple[int, dict]:
+    """read_adapter's weights into the peft model; -> (step, train_state)."""
+    from peft import set_peft_model_state_dict
+
+    result = set_peft_model_state_dict(model, saved["weights"])
     if result.unexpected_keys:
-        raise UserError(f"--resume: {path} holds weights the model lacks ({result.unexpected_keys[0]}, ...)")
-    return int(meta["step"]), load_train_state(path / "train_state.pt")  # weights only: never runs code
+        raise UserError(f"--resume: {saved['path']} holds weights the model lacks ({result.unexpected_keys[0]}, ...)")
+    return saved["step"], saved["state"]
 
 
 def batch_loss(model, batch, device, autocast=None, **forward):
@@ -108,16 +129,27 @@ def batch_loss(model, batch, device, autocast=None, **forward):
 def train(cfg: TrainLoRAConfig, data: str | Path, out: str | Path, *, resume: bool = False,
           stop: int | None = None, progress: bool = True) -> dict:
     """Fine-tune (or resume) into `out` until step `stop` (default: the whole curriculum). Returns the last log row."""
+    from physics_llm.models.registry import check_hf_base
     from training import distributed
 
     out = Path(out)
-    check_out(out, resume)
+    # The cheap checks first (about a second), then the ones that load torch and the base model.
+    check_out(out, resume, cfg)
     loop.check_tensorboard(cfg)
+    check_hf_base(cfg.base, "base")  # a directory with config.json and weights, or an id in the local HF cache
     train_ds, val_ds = loop.open_split(data, "train"), loop.open_split(data, "val")  # fails before the slow imports
-    state = load_train_state(out / "adapter" / "train_state.pt") if resume else None
-    rt = distributed.start(cfg, loop.saved_world(state))  # device and world checks; writes nothing
+    if resume and loop.single_process():  # a save a kill interrupted is finished (or undone) first
+        loop.recover_checkpoints(out, CHECKPOINTS)
+    src = loop.resume_from(out, "adapter", complete_adapter) if resume else None  # under torchrun: read only
+    saved = read_adapter(src, cfg) if src else None  # check_out made sure its files are there
+    if resume and src is None and distributed.is_main():
+        print(f"note: {out} has no complete adapter checkpoint (the run was stopped before its first one): "
+              "starting it over from step 0", file=sys.stderr)
+    rt = distributed.start(cfg, loop.saved_world(saved["state"] if saved else None))  # checks; writes nothing
+    if rt.main:  # every rank has read its checkpoint (start is a rendezvous): now put the run's files right
+        loop.clear_debris(out, CHECKPOINTS)
     try:
-        last = _run(cfg, data, out, resume, rt, stop, progress, train_ds, val_ds)
+        last = _run(cfg, data, out, saved, rt, stop, progress, train_ds, val_ds)
     except BaseException:
         rt.close(ok=False)
         raise
@@ -125,7 +157,8 @@ def train(cfg: TrainLoRAConfig, data: str | Path, out: str | Path, *, resume: bo
     return last
 
 
-def _run(cfg: TrainLoRAConfig, data, out: Path, resume: bool, rt, stop, progress: bool, train_ds, val_ds) -> dict:
+def _run(cfg: TrainLoRAConfig, data, out: Path, saved: dict | None, rt, stop, progress: bool, train_ds,
+         val_ds) -> dict:
     """train() once its checks passed: build the peft model on this process's device, then train."""
     import torch
 
@@ -150,11 +183,11 @@ def _run(cfg: TrainLoRAConfig, data, out: Path, resume: bool, rt, stop, progress
     fmt, tokens = cfg.text_format(), HFTokens(tok)
     model = apply_lora(base, cfg)
     step, acc = 0, loop.new_acc()
-    if resume:
-        step, state = load_resume(out / "adapter", model, cfg)
+    if saved is not None:  # resumed: read before clear_debris put its directory in place
+        step, state = load_resume(saved, model)
     model.to(device)
     optimizer = loop.make_optimizer(model, cfg, fused=rt.cuda)  # only the LoRA weights require grad
-    if resume:
+    if saved is not None:
         acc = loop.restore(optimizer, state, rt)
     elif rt.rank > 0:  # dropout masks of their own (rank 0 keeps the single-process stream)
         torch.manual_seed(cfg.seed * 100_003 + rt.rank)
