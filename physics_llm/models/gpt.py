@@ -65,10 +65,23 @@ class KVCache:
         return ((k <= q)[None] & real)[:, None]
 
     def select(self, rows: torch.Tensor) -> None:
-        """Keep rows `rows` (a (B',) index, repeats allowed): beam search's reorder and fan-out."""
-        self.k = [k.index_select(0, rows) for k in self.k]
-        self.v = [v.index_select(0, rows) for v in self.v]
-        self.lens = self.lens.index_select(0, rows.to(self.lens.device))
+        """Keep rows `rows` (a (B',) index, repeats allowed): beam search's reorder and fan-out.
+
+        A reorder of the same B rows copies only the rows whose source changed, and only the
+        positions filled so far: most beams keep their own row from step to step."""
+        rows = rows.to(self.lens.device)
+        if rows.shape[0] != self.lens.shape[0]:
+            self.k = [k.index_select(0, rows) for k in self.k]
+            self.v = [v.index_select(0, rows) for v in self.v]
+            self.lens = self.lens.index_select(0, rows)
+            return
+        dst = (rows != torch.arange(len(rows), device=rows.device)).nonzero()[:, 0]
+        if not len(dst):
+            return
+        src = rows[dst]
+        for t in self.k + self.v:
+            t[dst, :, :self.pos] = t[src, :, :self.pos]  # the right side is gathered (a copy) first
+        self.lens[dst] = self.lens[src]
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store (B, nh, T, hd) new keys/values at pos; return all of them so far (B, nh, pos+T, hd)."""
