@@ -181,7 +181,7 @@ def test_rollout_validation_logs_beside_constvel_and_keeps_the_best_checkpoint(d
 
 def test_bad_init_from_is_one_line(data, tmp_path):
     r = cli("--config", TINY, "--data", data, "--out", tmp_path / "r", "--set", f"init_from={tmp_path / 'none'}")
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no checkpoint" in r.stderr
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no such checkpoint" in r.stderr
 
 
 @pytest.mark.parametrize("name, params", [("gpt_small", 10.9e6), ("gpt_base", 99.7e6)])

@@ -136,6 +136,8 @@ def train(cfg: TrainLoRAConfig, data: str | Path, out: str | Path, *, resume: bo
     # The cheap checks first (about a second), then the ones that load torch and the base model.
     check_out(out, resume, cfg)
     loop.check_tensorboard(cfg)
+    if cfg.device == "cuda" or cfg.dtype != "float32":  # a GPU asked for: say whether there is one first
+        distributed.pick_device(cfg.device, cfg.dtype)
     check_hf_base(cfg.base, "base")  # a directory with config.json and weights, or an id in the local HF cache
     train_ds, val_ds = loop.open_split(data, "train"), loop.open_split(data, "val")  # fails before the slow imports
     if resume and loop.single_process():  # a save a kill interrupted is finished (or undone) first
