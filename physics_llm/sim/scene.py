@@ -182,7 +182,8 @@ class Scene:
             "dt": self.dt,
             "frames": self.frames,
             "substeps": self.substeps,
-            "walls": None if self.walls is None else {"elasticity": self.walls.elasticity, "friction": self.walls.friction},
+            "walls": (None if self.walls is None
+                      else {"elasticity": self.walls.elasticity, "friction": self.walls.friction}),
             "seed": self.seed,
             "tags": self.tags,
             "objects": [o.to_dict() for o in self.objects],
