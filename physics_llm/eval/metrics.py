@@ -25,6 +25,7 @@ from physics_llm.sim import geometry
 from physics_llm.sim.physics import energy, momentum, onset_mask  # noqa: F401 (onset_mask: runner.py's M.onset_mask)
 from physics_llm.sim.scene import Scene
 from physics_llm.sim.state import ANGLE, VX, VY, X, Y, wrap_angle
+from physics_llm.text.units import UNITS
 
 REST_SPEED = 1.0  # px/s: below all the mass moving this fast a scene counts as at rest
 
@@ -79,8 +80,6 @@ EXACT_UNITS = 0.6
 
 def exact(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
     """(..., N, 6) -> (..., N) bool: every column within EXACT_UNITS text units of the truth."""
-    from physics_llm.text.units import UNITS
-
     d = np.asarray(pred, dtype=np.float64) - np.asarray(true, dtype=np.float64)
     d[..., ANGLE] = wrap_angle(d[..., ANGLE])
     return np.all(np.abs(d) <= EXACT_UNITS * UNITS, axis=-1)

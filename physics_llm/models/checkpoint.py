@@ -361,12 +361,13 @@ def convert_weights(path) -> Path:
     """Rewrite an older checkpoint's model.pt as model.safetensors (same weights; model.pt removed).
 
     `python -m physics_llm.models.checkpoint DIR`: how the shipped checkpoints were moved over."""
+    from physics_llm.io import atomic_path
+
     ck = load_checkpoint(path)
     d = _resolve(Path(path))
     out = d / WEIGHTS
-    tmp = d / f".{WEIGHTS}.tmp-{os.getpid()}"
-    save_weights(ck.model, tmp)
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        save_weights(ck.model, tmp)
     if (d / OLD_WEIGHTS).is_file():
         (d / OLD_WEIGHTS).unlink()
     return out

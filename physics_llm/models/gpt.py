@@ -197,6 +197,23 @@ class GPT(nn.Module):
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
 
+    def _prefill(self, prompts: list[list[int]], max_new_tokens: int, pad_id: int) -> tuple[KVCache, torch.Tensor]:
+        """Right-pad the prompts, run them through one forward into a new KVCache sized for
+        max_new_tokens more -> (cache, logits (B, V) after each prompt's last token)."""
+        if any(len(p) == 0 for p in prompts):
+            raise ValueError("every prompt needs at least one token (the tokenizer's bos)")
+        device = self.lm_head.weight.device
+        lens = torch.tensor([len(p) for p in prompts])
+        L = int(lens.max())
+        if L + max_new_tokens > self.cfg.block_size:
+            raise ValueError(f"prompt of {L} tokens + {max_new_tokens} new ones exceed block_size {self.cfg.block_size}")
+        idx = torch.full((len(prompts), L), pad_id, dtype=torch.long)
+        for b, p in enumerate(prompts):
+            idx[b, :len(p)] = torch.as_tensor(p, dtype=torch.long)
+        cache = KVCache(self.cfg, lens, L, L + max_new_tokens, self.lm_head.weight.dtype, device)
+        logits, _ = self(idx.to(device), kv_cache=cache)  # (B, L, V)
+        return cache, logits[torch.arange(len(prompts)), lens - 1]
+
     @torch.no_grad()
     def generate(self, prompts: list[list[int]], max_new_tokens: int, allowed=None,
                  eos_id: int = 2, pad_id: int = 0, temperature: float = 0.0,
@@ -212,28 +229,13 @@ class GPT(nn.Module):
         """
         if not prompts:
             return []
-        if any(len(p) == 0 for p in prompts):
-            raise ValueError("every prompt needs at least one token (the tokenizer's bos)")
         device = self.lm_head.weight.device
-        lens = torch.tensor([len(p) for p in prompts])
-        L = int(lens.max())
-        if L + max_new_tokens > self.cfg.block_size:
-            raise ValueError(f"prompt of {L} tokens + {max_new_tokens} new ones exceed block_size {self.cfg.block_size}")
-        idx = torch.full((len(prompts), L), pad_id, dtype=torch.long)
-        for b, p in enumerate(prompts):
-            idx[b, :len(p)] = torch.as_tensor(p, dtype=torch.long)
-        cache = KVCache(self.cfg, lens, L, L + max_new_tokens, self.lm_head.weight.dtype, device)
-        logits, _ = self(idx.to(device), kv_cache=cache)  # (B, L, V)
-        logits = logits[torch.arange(len(prompts)), lens - 1][:, None]  # (B, 1, V): each prompt's last token
+        cache, last = self._prefill(prompts, max_new_tokens, pad_id)
+        logits = last[:, None]  # (B, 1, V): each prompt's last token
         out: list[list[int]] = [[] for _ in prompts]
         done = torch.zeros(len(prompts), dtype=torch.bool)
         for step in range(max_new_tokens):
-            last = logits[:, -1, :]  # (B, V)
-            if allowed is not None:
-                ok = torch.zeros_like(last, dtype=torch.bool)  # ids past the mask's width (unused vocab): never
-                mask = torch.as_tensor(allowed(out), dtype=torch.bool, device=device)
-                ok[:, :mask.shape[1]] = mask
-                last = last.masked_fill(~ok, float("-inf"))
+            last = _only_allowed(logits[:, -1, :], allowed, out)  # (B, V)
             if temperature > 0:
                 probs = torch.softmax(last.float() / temperature, dim=-1).cpu()
                 nxt = torch.multinomial(probs, 1, generator=generator)[:, 0]  # (B,)
@@ -257,8 +259,9 @@ class GPT(nn.Module):
         token: a "0" of p 0.2 loses to a "-" whose many continuations share p 0.4, though each of
         them is far less likely than "0 0 0 0 0 0"). beams=1 is greedy, token for token.
 
-        allowed: as generate's, plus allowed.reorder(rows) (a list of row indices) called whenever
-        the rows are re-chosen, so a grammar that keeps per-row state follows its beams.
+        allowed: as generate's, and it must have reorder(rows) (a list of row indices), called
+        whenever the rows are re-chosen, so a grammar that keeps per-row state follows its beams
+        (decoding.Rows has it).
         A beam ends at eos_id; the best finished beam is returned (the best unfinished one if none
         finished within max_new_tokens).
         """
@@ -266,24 +269,13 @@ class GPT(nn.Module):
             raise ValueError(f"beams must be >= 1, got {beams}")
         if not prompts:
             return []
-        if any(len(p) == 0 for p in prompts):
-            raise ValueError("every prompt needs at least one token (the tokenizer's bos)")
         device = self.lm_head.weight.device
         B, W = len(prompts), beams
-        lens = torch.tensor([len(p) for p in prompts])
-        L = int(lens.max())
-        if L + max_new_tokens > self.cfg.block_size:
-            raise ValueError(f"prompt of {L} tokens + {max_new_tokens} new ones exceed block_size {self.cfg.block_size}")
-        idx = torch.full((B, L), pad_id, dtype=torch.long)
-        for b, p in enumerate(prompts):
-            idx[b, :len(p)] = torch.as_tensor(p, dtype=torch.long)
-        cache = KVCache(self.cfg, lens, L, L + max_new_tokens, self.lm_head.weight.dtype, device)
-        logits, _ = self(idx.to(device), kv_cache=cache)
-        last = logits[torch.arange(B), lens - 1]  # (B, V)
+        cache, last = self._prefill(prompts, max_new_tokens, pad_id)  # (B, V)
         fan = torch.arange(B).repeat_interleave(W)  # row r = prompt r // W, beam r % W
         cache.select(fan.to(device))
         last = last.index_select(0, fan.to(device))
-        if allowed is not None and hasattr(allowed, "reorder"):
+        if allowed is not None:
             allowed.reorder(fan.tolist())
         score = torch.full((B, W), float("-inf"))
         score[:, 0] = 0.0  # one live beam per prompt to start: the others would repeat it
@@ -291,12 +283,7 @@ class GPT(nn.Module):
         done = torch.zeros(B * W, dtype=torch.bool)
         V = last.shape[-1]
         for step in range(max_new_tokens):
-            logp = torch.log_softmax(last.float(), dim=-1).cpu()  # (B*W, V)
-            if allowed is not None:
-                ok = torch.zeros_like(logp, dtype=torch.bool)
-                mask = torch.as_tensor(allowed(out), dtype=torch.bool)
-                ok[:, :mask.shape[1]] = mask
-                logp = logp.masked_fill(~ok, float("-inf"))
+            logp = _only_allowed(torch.log_softmax(last.float(), dim=-1).cpu(), allowed, out)  # (B*W, V)
             # A finished beam continues only with one free pad, so it keeps its score and its place.
             logp[done] = float("-inf")
             logp[done, pad_id] = 0.0
@@ -308,7 +295,7 @@ class GPT(nn.Module):
             score = top
             out = [out[r] + ([] if done[r] else [int(t)]) for r, t in zip(rows.tolist(), token.tolist())]
             done = done[rows] | (token == eos_id)
-            if allowed is not None and hasattr(allowed, "reorder"):
+            if allowed is not None:
                 allowed.reorder(rows.tolist())
             if bool(done.all()) or step == max_new_tokens - 1:
                 break
@@ -322,3 +309,14 @@ class GPT(nn.Module):
             fin = [r for r in rows_b if done[r] and score.view(-1)[r] > float("-inf")]
             best.append(out[fin[0] if fin else b * W])
         return best
+
+
+def _only_allowed(scores: torch.Tensor, allowed, out: list[list[int]]) -> torch.Tensor:
+    """(B, V) scores with -inf where allowed(out) forbids the token (and past the mask's width: the
+    vocabulary's unused ids); unchanged without a grammar."""
+    if allowed is None:
+        return scores
+    ok = torch.zeros_like(scores, dtype=torch.bool)
+    mask = torch.as_tensor(allowed(out), dtype=torch.bool, device=scores.device)
+    ok[:, :mask.shape[1]] = mask
+    return scores.masked_fill(~ok, float("-inf"))
