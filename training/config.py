@@ -1,32 +1,56 @@
 """TrainConfig: the keys both trainers share (text, sampling, optimisation, evaluation), checked once.
 
-TrainGPTConfig (gpt_config.py) and TrainLoRAConfig (lora_config.py) subclass it and add their
-model keys. The keys with no default here get one in each subclass: the two models train
-with different batch sizes, learning rates and eval cadences (configs/train/*.yaml).
+The text keys are TextFormat's fields (physics_llm/text/format.py), inherited through keys_of:
+their names, types and defaults are declared there alone, and the YAML keeps them flat
+(`view: object`, `--set encoding=walls`). TrainGPTConfig (gpt_config.py) inherits GPTConfig's
+fields the same way, and it and TrainLoRAConfig (lora_config.py) add their own keys. The keys
+with no default here get one in each subclass (trainer_defaults): the two models train with
+different batch sizes, learning rates and eval cadences (configs/train/*.yaml).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass
 
 from physics_llm.errors import ConfigError
 from physics_llm.text import TextFormat
 
+
+def keys_of(source: type, *, skip: tuple[str, ...] = (), base: type = object) -> type:
+    """A kw_only dataclass (subclassing `base`) whose fields are those of the dataclass `source`, less
+    `skip`: the same names, types, defaults and order, so a config that inherits it declares none again."""
+    hints = typing.get_type_hints(source)
+    specs = [(f.name, hints[f.name], dataclasses.field(default=f.default, default_factory=f.default_factory))
+             for f in dataclasses.fields(source) if f.name not in skip]
+    return dataclasses.make_dataclass(f"{source.__name__}Keys", specs, bases=(base,), kw_only=True,
+                                      namespace={"__module__": __name__})
+
+
+def trainer_defaults(**values):
+    """Class decorator, under @dataclass: a trainer's defaults for TrainConfig's keys that have none
+    (batch_size, lr, ...), one keyword each, with TrainConfig's types."""
+
+    def apply(cls: type) -> type:
+        hints = typing.get_type_hints(TrainConfig)
+        for name, value in values.items():
+            if name not in hints:
+                raise TypeError(f"trainer_defaults: TrainConfig has no key {name!r}")
+            cls.__annotations__[name] = hints[name]
+            setattr(cls, name, value)
+        return cls
+
+    return apply
+
+
 # Keys a resumed run must keep: they fix what the text means.
-TEXT_KEYS = ("view", "encoding", "context", "neighbours", "neighbour_radius", "version", "order", "gaps")
+TEXT_KEYS = tuple(f.name for f in dataclasses.fields(TextFormat))
 
 
 @dataclass(kw_only=True)
-class TrainConfig:
-    # Text (physics_llm.text.TextFormat).
-    view: str = "object"
-    encoding: str = "residual"
-    context: int = 3
-    neighbours: int = 6
-    neighbour_radius: float = 60.0
-    version: int = 1  # text format version 2 allows order and gaps (physics_llm/text/format.py)
-    order: str = "state"
-    gaps: bool = False
+class TrainConfig(keys_of(TextFormat)):
+    # Text: TextFormat's fields, with its defaults (keys_of; physics_llm/text/format.py).
     # Sampling (training/examples.py): object-steps whose velocity change differs from g*dt by more
     # than onset_px_s (collision onsets, 1% of object-steps holding 82% of the velocity error) are
     # drawn onset_weight times as often as the others.

@@ -10,15 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from physics_llm.errors import ConfigError
-from training.config import TrainConfig
+from training.config import TrainConfig, trainer_defaults
 
 # Keys a resumed run must keep (with config.TEXT_KEYS): they fix the weights' shapes.
 MODEL_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")
 
 
 @dataclass(kw_only=True)
+@trainer_defaults(batch_size=64, lr=1e-3, min_lr=1e-4, warmup=100, weight_decay=0.1,  # optimisation
+                  eval_every=250, eval_examples=256, eval_windows=8, ckpt_every=500)  # evaluation, checkpoints
 class TrainGPTConfig(TrainConfig):
-    # Model (physics_llm.models.gpt.GPTConfig; vocab_size comes from the tokenizer).
+    # Model: the fields of physics_llm.models.gpt.GPTConfig but vocab_size (the tokenizer's), with its
+    # defaults. They are declared again here because that module loads torch (seconds), which a config
+    # with a typo should not wait for; tests/test_config_keys.py checks that they are GPTConfig's.
     n_layer: int = 4
     n_head: int = 4
     n_embd: int = 128
@@ -26,16 +30,6 @@ class TrainGPTConfig(TrainConfig):
     dropout: float = 0.0
     # Optimisation (training/config.py): the learning-rate schedule spans `steps`.
     steps: int = 5000
-    batch_size: int = 64
-    lr: float = 1e-3
-    min_lr: float = 1e-4
-    warmup: int = 100
-    weight_decay: float = 0.1
-    # Evaluation and checkpoints (training/config.py).
-    eval_every: int = 250
-    eval_examples: int = 256
-    eval_windows: int = 8
-    ckpt_every: int = 500
     # Warm start: the weights of this checkpoint directory (shapes that match are copied; a longer
     # block_size keeps the old position embeddings for the first positions). The optimizer and
     # the schedule start fresh. null: random initialisation.

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from physics_llm.errors import ConfigError, UserError
-from training.config import TrainConfig
+from training.config import TrainConfig, trainer_defaults
 
 LFM2_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "in_proj", "w1", "w2", "w3"]
 STAGES = 5  # training/curriculum.py: the dataset's tags.stage, 1 (few slow circles) .. 5 (40-50 fast mixed)
@@ -21,6 +21,8 @@ ADAPTER_KEYS = ("base", "r", "alpha", "target_modules")
 
 
 @dataclass(kw_only=True)
+@trainer_defaults(batch_size=8, lr=2e-4, min_lr=2e-5, warmup=20, weight_decay=0.0,  # optimisation, LoRA weights only
+                  eval_every=100, eval_examples=64, eval_windows=2, ckpt_every=200)  # evaluation, checkpoints
 class TrainLoRAConfig(TrainConfig):
     # Model: a Hugging Face causal LM present locally (a directory, or an id in the HF cache).
     base: str = "LiquidAI/LFM2-350M"
@@ -34,17 +36,6 @@ class TrainLoRAConfig(TrainConfig):
     # schedule spans the stages present in the data.
     stage_steps: list[int] = field(default_factory=lambda: [200, 200, 200, 200, 200])
     replay: float = 0.2
-    # Optimisation (training/config.py), on the LoRA weights only.
-    batch_size: int = 8
-    lr: float = 2e-4
-    min_lr: float = 2e-5
-    warmup: int = 20
-    weight_decay: float = 0.0
-    # Evaluation and checkpoints (training/config.py).
-    eval_every: int = 100
-    eval_examples: int = 64
-    eval_windows: int = 2
-    ckpt_every: int = 200
     # Devices (training/config.py: device, dtype, compile, micro_batches). dtype bfloat16 also
     # loads the frozen base's weights in bfloat16 (the LoRA weights stay float32).
     # Gradient checkpointing: each layer's activations are recomputed in the backward pass instead
