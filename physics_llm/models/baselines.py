@@ -6,6 +6,8 @@ ballistic: the exact free-flight rule of Pymunk (gravity, no contacts), so on a
            body that touches nothing it is exact.
 walls:     ballistic, then a bounce off any wall the body would cross (physics_llm/sim/prior.py):
            the rule the `walls` text encoding writes its targets against.
+rest:      walls, except that a body in lasting contact (its last step departed from free flight
+           by 2-60 px/s) keeps its last velocity: the rule of the `rest` encoding.
 """
 
 from __future__ import annotations
@@ -51,4 +53,14 @@ class Walls(Predictor):
         return wall_prior(scene, last), np.ones(last.shape[:2], dtype=bool)
 
 
-BASELINES = {"copy": Copy, "constvel": ConstVel, "ballistic": Ballistic, "walls": Walls}
+class Rest(Predictor):
+    name = "baseline:rest"
+    context = 2
+
+    def _predict(self, scene: Scene, windows: np.ndarray, target_index: np.ndarray):
+        from physics_llm.sim.prior import rest_prior
+
+        return rest_prior(scene, windows[:, -2], windows[:, -1]), np.ones((windows.shape[0], windows.shape[2]), dtype=bool)
+
+
+BASELINES = {"copy": Copy, "constvel": ConstVel, "ballistic": Ballistic, "walls": Walls, "rest": Rest}

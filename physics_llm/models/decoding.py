@@ -58,9 +58,9 @@ RESIDUAL_DIGITS = (3, 3, MAX_NUMBER_DIGITS, MAX_NUMBER_DIGITS, 4, MAX_NUMBER_DIG
 
 def field_digits(encoding: str, order: str = "state") -> tuple[int, ...]:
     """Most digits of each written field of a target line in this encoding and field order."""
-    from physics_llm.text.target import ORDERS
+    from physics_llm.text.target import ORDERS, RESIDUALS
 
-    if encoding not in ("residual", "walls"):
+    if encoding not in RESIDUALS:
         return (MAX_NUMBER_DIGITS,) * FIELDS
     return tuple(RESIDUAL_DIGITS[c] for c in ORDERS[order])
 

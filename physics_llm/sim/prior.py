@@ -8,6 +8,17 @@ impulse (on 1,887 floor impacts of 60 training scenes, vy after the impact is 98
 the prior's, 494 from free flight's). Bodies against each other are not in the prior: that is
 the model's to learn.
 
+`rest_prior` adds one rule for contacts that last (the `rest` encoding): a body whose velocity
+in the last context step departed from free flight by a contact-sized amount (REST_MIN to
+REST_MAX px/s: a body resting on or sliding along something) keeps its last velocity and moves
+by it, as a pile at rest or a sliding box does from one frame to the next. Free flight (a
+departure of 0) and an impact (a departure of hundreds of px/s) keep the wall rule. On 20 test
+scenes of data/ds2k (10 windows each) the rule alone gives single-step velocity RMSE 52.4 px/s
+(walls 52.8), median 0.00 (walls 3.29, copy 1.27) and on the steps in contact median 0.04
+(walls 4.91, copy 0.21): a resting body's target becomes a near-zero correction instead of
+"undo the wall bounce the rule made up" (on the floor, free flight moves it into the wall and
+the wall rule bounces it).
+
 The rule, per wall a body's surface would cross after free flight (exact gap, boxes at their
 angle): the body is moved back along the wall's normal until it touches, and if it moves into
 the wall its normal velocity is reflected and scaled by the pair's elasticity (the body's times
@@ -21,6 +32,8 @@ import numpy as np
 from physics_llm.sim.geometry import wall_gaps
 from physics_llm.sim.scene import Scene
 from physics_llm.sim.state import VX, VY, X, Y, free_flight
+
+REST_MIN, REST_MAX = 2.0, 60.0  # px/s: the departure from free flight that marks a lasting contact
 
 # Walls l, r, t, b (geometry.wall_gaps order): the state column along the normal and the sign of
 # the normal pointing into the world.
@@ -42,4 +55,24 @@ def wall_prior(scene: Scene, last: np.ndarray) -> np.ndarray:
         v_n = sign * out[..., vel]  # > 0: moving away from the wall
         bounce = hit & (v_n < 0)
         out[..., vel] = np.where(bounce, sign * (-e * v_n), out[..., vel])
+    return out
+
+
+def rest_departure(scene: Scene, prev: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """(..., N, 6) two consecutive frames -> (..., N) how far (px/s) the velocity change between
+    them departed from free flight's g*dt."""
+    dv = np.asarray(last, np.float64)[..., VX:VY + 1] - np.asarray(prev, np.float64)[..., VX:VY + 1]
+    return np.linalg.norm(dv - np.asarray(scene.gravity, np.float64) * scene.dt, axis=-1)
+
+
+def rest_prior(scene: Scene, prev: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """(..., N, 6) the last two context frames -> (..., N, 6) float64 next state: wall_prior, except
+    that a body in lasting contact (REST_MIN <= departure <= REST_MAX) keeps its last velocity."""
+    last = np.asarray(last, dtype=np.float64)
+    out = wall_prior(scene, last)
+    dep = rest_departure(scene, prev, last)
+    rest = ((dep >= REST_MIN) & (dep <= REST_MAX))[..., None]
+    v = last[..., VX:VY + 1]
+    out[..., VX:VY + 1] = np.where(rest, v, out[..., VX:VY + 1])
+    out[..., X:Y + 1] = np.where(rest, last[..., X:Y + 1] + v * scene.dt, out[..., X:Y + 1])
     return out

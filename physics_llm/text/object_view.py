@@ -192,5 +192,5 @@ def _prompts(scene: Scene, windows: np.ndarray, fmt: TextFormat) -> list[list[st
 
 def targets(scene: Scene, windows: np.ndarray, next_states: np.ndarray, fmt: TextFormat) -> list[list[str]]:
     """windows (B, C, N, 6), next_states (B, N, 6) -> B lists of N target lines (with newline)."""
-    ints = to_written(encode(scene, windows[:, -1], next_states, fmt.encoding), fmt.order)  # (B, N, 6)
+    ints = to_written(encode(scene, windows, next_states, fmt.encoding), fmt.order)  # (B, N, 6)
     return [[format_line(i, ints[b, i]) + "\n" for i in range(ints.shape[1])] for b in range(ints.shape[0])]

@@ -94,7 +94,7 @@ def parse_outputs(scene: Scene, windows, outputs, fmt: TextFormat | None = None)
         bs = np.array([c[0] for c in cands])
         objs = np.array([c[1] for c in cands])
         ints = from_written(np.array([c[2] for c in cands], dtype=np.int64), fmt.order)  # (K, 6), |v| < 10**MAX_DIGITS
-        vals = decode_rows(scene, w[:, -1], bs, objs, ints, fmt.encoding)  # (K, 6)
+        vals = decode_rows(scene, w, bs, objs, ints, fmt.encoding)  # (K, 6)
         ok = (np.abs(vals) <= LIMITS).all(axis=-1)
         for k in range(len(cands)):
             b, i = bs[k], objs[k]

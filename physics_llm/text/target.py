@@ -9,6 +9,9 @@ Encodings (docs/DESIGN.md "Text"):
 - absolute: quantize(next state).
 - walls: as residual, against free flight with wall bounces (physics_llm/sim/prior.py):
   the bounce off a wall is in the rule, the model writes its correction.
+- rest: as walls, and a body in lasting contact (its last context step departed from free
+  flight by 2-60 px/s) keeps its last velocity in the rule (sim/prior.rest_prior), so a resting
+  pile's target is a near-zero correction. Needs two context frames.
 - residual: quantize_diff(next state, free_flight(last context frame)), i.e. the
   difference is taken in float64 and then rounded (the angle difference wrapped
   first). In free flight it is exactly zero: float32 storage moves the two states
@@ -32,8 +35,8 @@ from physics_llm.sim.scene import Scene
 from physics_llm.sim.state import free_flight
 from physics_llm.text.units import MAX_DIGITS, SCALE, dequantize, quantize, quantize_diff
 
-ENCODINGS = ("residual", "absolute", "walls")
-RESIDUALS = ("residual", "walls")  # encodings written as a difference from a rule's prediction
+ENCODINGS = ("residual", "absolute", "walls", "rest")
+RESIDUALS = ("residual", "walls", "rest")  # encodings written as a difference from a rule's prediction
 # Target field orders (TextFormat.order): the written line's columns as state columns. "state" is
 # x y vx vy angle w; "vel_first" writes vx vy w x y angle. Greedy decoding commits to the first
 # field before it sees the rest, and the field that decides "did a contact happen" is a velocity
@@ -61,27 +64,35 @@ def ballistic(scene: Scene, last: np.ndarray) -> np.ndarray:
     return free_flight(np.asarray(last, dtype=np.float64), scene.gravity, scene.dt, scene.substeps)
 
 
-def base(scene: Scene, last: np.ndarray, encoding: str) -> np.ndarray:
-    """The rule a residual encoding is written against: free flight (`residual`) or free flight
-    with wall bounces (`walls`, physics_llm/sim/prior.py)."""
+def base(scene: Scene, window: np.ndarray, encoding: str) -> np.ndarray:
+    """(..., C, N, 6) context -> (..., N, 6) the rule a residual encoding is written against: free
+    flight (`residual`), free flight with wall bounces (`walls`, physics_llm/sim/prior.py), or that
+    with lasting contacts keeping their velocity (`rest`, from the last two frames)."""
+    last = window[..., -1, :, :]
     if encoding == "walls":
         from physics_llm.sim.prior import wall_prior
 
         return wall_prior(scene, last)
+    if encoding == "rest":
+        from physics_llm.sim.prior import rest_prior
+
+        if window.shape[-3] < 2:
+            raise ValueError("the rest encoding needs two context frames")
+        return rest_prior(scene, window[..., -2, :, :], last)
     return ballistic(scene, last)
 
 
-def encode(scene: Scene, last: np.ndarray, next_state: np.ndarray, encoding: str) -> np.ndarray:
-    """(..., N, 6) last context frame and next state -> (..., N, 6) int64 target numbers."""
+def encode(scene: Scene, window: np.ndarray, next_state: np.ndarray, encoding: str) -> np.ndarray:
+    """(..., C, N, 6) context and (..., N, 6) next state -> (..., N, 6) int64 target numbers."""
     if encoding == "absolute":
         return quantize(next_state)
     if encoding in RESIDUALS:
-        return quantize_diff(next_state, base(scene, last, encoding))
+        return quantize_diff(next_state, base(scene, window, encoding))
     raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
 
 
-def decode(scene: Scene, last: np.ndarray, ints: np.ndarray, encoding: str) -> np.ndarray:
-    """(..., N, 6) int target numbers -> (..., N, 6) float64 state.
+def decode(scene: Scene, window: np.ndarray, ints: np.ndarray, encoding: str) -> np.ndarray:
+    """(..., C, N, 6) context and (..., N, 6) int target numbers -> (..., N, 6) float64 state.
 
     The angle is left unwrapped so the parser can range-check what the model wrote; it wraps after.
     """
@@ -89,18 +100,18 @@ def decode(scene: Scene, last: np.ndarray, ints: np.ndarray, encoding: str) -> n
     if encoding == "absolute":
         return vals
     if encoding in RESIDUALS:
-        return base(scene, last, encoding) + vals
+        return base(scene, window, encoding) + vals
     raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
 
 
-def decode_rows(scene: Scene, last: np.ndarray, b: np.ndarray, obj: np.ndarray, ints: np.ndarray,
+def decode_rows(scene: Scene, windows: np.ndarray, b: np.ndarray, obj: np.ndarray, ints: np.ndarray,
                 encoding: str) -> np.ndarray:
     """Rows of target numbers -> states: ints (K, 6) belong to window b[k], object obj[k] of
-    last (B, N, 6). The rule a residual is written against may depend on which object a row is
-    (the walls prior: its shape and material), so it is computed on whole frames, then picked."""
+    windows (B, C, N, 6). The rule a residual is written against may depend on which object a row
+    is (the walls prior: its shape and material), so it is computed on whole frames, then picked."""
     if encoding in RESIDUALS:
-        return base(scene, last, encoding)[b, obj] + dequantize(ints)
-    return decode(scene, last[b, obj], ints, encoding)
+        return base(scene, windows, encoding)[b, obj] + dequantize(ints)
+    return decode(scene, windows[b], ints, encoding)
 
 
 def format_line(i: int, ints) -> str:
