@@ -10,7 +10,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,eval,app,train]'
+	$(BIN)/pip install --quiet -e '.[dev,eval,app,train,video]'
 	touch $@
 
 app: setup  ## the pygame app on the shipped model

@@ -1,22 +1,27 @@
-"""GIF writers: a trajectory GIF and the 3-panel truth / prediction / overlay comparison GIF.
+"""GIF (and MP4) writers: a trajectory GIF and the 3-panel truth / prediction / overlay comparison GIF.
 
 Every frame is drawn by physics_llm/render.py without anti-aliasing (text too), so
 each pixel is one of a fixed list of colours; frames are mapped exactly onto the
 renderer's fixed palette (render.palette_image: no dithering, no per-frame
 palettes). That keeps the bytes deterministic for the same input and the files
 small (measured: a 100-frame, 30-object comparison GIF at the default scale is
-well under 2 MB).
+about 0.6 MB).
+Files are written and read through imageio (its Pillow plugin for GIFs). A path ending in
+.mp4 gets an H.264 MP4 instead (imageio's ffmpeg plugin, pip package imageio-ffmpeg, the
+`video` extra): yuv420p, even width and height (the last row / column repeated), the GIF's
+frame rate, one encoder thread and bit-exact flags, so the same ffmpeg gives the same bytes.
 Both writers write atomically (temp file + rename).
 
-Limits (checked before anything is drawn): a GIF holds at most MAX_GIF_FRAMES frames, and a
-panel is drawn at most MAX_PANEL_PX pixels on its longer side (a bigger world is drawn at a
-smaller scale), so memory stays bounded whatever the scene: frames are drawn and
-quantised one at a time, and Pillow keeps only the palette images (about 0.3 MB each at
-the default size).
+Limits (checked before anything is drawn): a GIF holds at most MAX_GIF_FRAMES frames, an MP4
+MAX_MP4_FRAMES, and a panel is drawn at most MAX_PANEL_PX pixels on its longer side (a bigger
+world is drawn at a smaller scale), so memory stays bounded whatever the scene: frames are drawn
+and quantised one at a time, and Pillow keeps only the palette frames (about 0.3 MB each at the
+default size) until the GIF is written; an MP4 keeps no frame (each goes to ffmpeg as it comes).
 """
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +34,14 @@ from physics_llm.sim.scene import Scene
 from physics_llm.sim.state import X, Y
 
 MAX_GIF_FRAMES = 1000  # about 300 MB of palette frames at the default comparison size
+MAX_MP4_FRAMES = 10_000  # streamed, so no memory bound: a time bound (about 0.1 s a comparison frame)
+VIDEO_FORMATS = {"gif": MAX_GIF_FRAMES, "mp4": MAX_MP4_FRAMES}  # format -> most frames
+VIDEO_NAMES = {"gif": "GIFs", "mp4": "MP4 videos"}  # format -> what reports call several
+FFMPEG_HINT = "install imageio-ffmpeg (pip install imageio-ffmpeg)"
+# libx264 options beyond imageio's: near-lossless for flat colours, one thread and bit-exact
+# container flags (no encoder version string), so the bytes depend only on the frames and ffmpeg.
+MP4_PARAMS = ["-crf", "18", "-preset", "medium", "-tune", "animation", "-threads", "1",
+              "-fflags", "+bitexact", "-flags:v", "+bitexact", "-movflags", "+faststart"]
 MAX_PANEL_PX = 800  # the longer side of one panel: the default world at scale 0.5 is 400 px
 FONT_SIZE = 11
 
@@ -48,13 +61,34 @@ def _draw(img):
     return d
 
 
-def check_gif_frames(n: int, what: str = "the GIF") -> None:
-    """UserError if a GIF of n frames is more than MAX_GIF_FRAMES (call it before the work that makes them)."""
-    if n > MAX_GIF_FRAMES:
+def video_format(path: str | Path) -> str:
+    """"mp4" for a path ending in .mp4 (any case), else "gif": the format the writers here write."""
+    return "mp4" if Path(path).suffix.lower() == ".mp4" else "gif"
+
+
+def check_video(video: str, what: str) -> None:
+    """UserError naming `what` unless `video` can be written here: MP4 needs imageio-ffmpeg (and its ffmpeg)."""
+    if video != "mp4":
+        return
+    try:
+        import imageio_ffmpeg
+
+        imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):
         from physics_llm.errors import UserError
 
-        raise UserError(f"{what} would have {n} frames; a GIF holds at most {MAX_GIF_FRAMES} "
-                        f"(ask for fewer frames)")
+        raise UserError(f"{what}: MP4 output needs ffmpeg; {FFMPEG_HINT}") from None
+
+
+def check_gif_frames(n: int, what: str = "the GIF", video: str = "gif") -> None:
+    """UserError if a `video` ("gif" or "mp4") of n frames is more than it holds (VIDEO_FORMATS; call it
+    before the work that makes them)."""
+    most = VIDEO_FORMATS[video]
+    if n > most:
+        from physics_llm.errors import UserError
+
+        raise UserError(f"{what} would have {n} frames; a{'n MP4' if video == 'mp4' else ' GIF'} holds at most "
+                        f"{most} (ask for fewer frames)")
 
 
 def panel_scale(scene: Scene, scale: float) -> float:
@@ -62,21 +96,63 @@ def panel_scale(scene: Scene, scale: float) -> float:
     return min(scale, MAX_PANEL_PX / max(scene.width, scene.height))
 
 
-def _save_gif(frames, path: str | Path, fps: float) -> Path:
-    """RGB PIL frames (any iterable: drawn lazily) -> GIF at `path` (temp file + rename), `fps` frames
-    per second, looping. Each frame is quantised as it comes, so no RGB frame is kept."""
-    from PIL import Image
-
-    pal = palette_image()
-    quantized = (f.quantize(palette=pal, dither=Image.Dither.NONE) for f in frames)
-    first = next(quantized, None)
+def _save(frames, path: str | Path, fps: float) -> Path:
+    """RGB PIL frames (any iterable: drawn lazily) -> a looping GIF at `path` (an MP4 if it ends in .mp4;
+    temp file + rename), `fps` frames per second. No RGB frame is kept."""
+    frames = iter(frames)
+    first = next(frames, None)
     if first is None:
         raise ValueError("a GIF needs at least one frame")
     p = Path(path)
-    with atomic_path(p, suffix=".gif") as tmp:
-        first.save(tmp, format="GIF", save_all=True, append_images=quantized,
-                          duration=int(round(1000.0 / fps)), loop=0, optimize=True)
+    frames = itertools.chain([first], frames)
+    if video_format(p) == "mp4":
+        return _save_mp4(frames, p, fps)
+    import imageio.v3 as iio
+    from PIL import Image
+
+    pal = palette_image()
+    # Palette indices per frame, one shared palette: the GIF holds exactly the renderer's colours.
+    # optimize: the unchanged pixels in a frame's changed box are stored as transparent (smaller).
+    opts = {"duration": int(round(1000.0 / fps)), "loop": 0, "palette": bytes(pal.getpalette()),
+            "optimize": True}
+    with atomic_path(p, suffix=".gif") as tmp, iio.imopen(tmp, "w", extension=".gif") as gif:
+        for f in frames:
+            gif.write(np.asarray(f.quantize(palette=pal, dither=Image.Dither.NONE)), **opts)
     return p
+
+
+def _save_mp4(frames, p: Path, fps: float) -> Path:
+    import imageio.v2 as iio2
+
+    with atomic_path(p, suffix=".mp4") as tmp:
+        writer = iio2.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264", pixelformat="yuv420p",
+                                 quality=None, macro_block_size=2, ffmpeg_log_level="error", output_params=MP4_PARAMS)
+        try:
+            for f in frames:
+                a = np.asarray(f)
+                writer.append_data(np.pad(a, ((0, a.shape[0] % 2), (0, a.shape[1] % 2), (0, 0)), mode="edge"))
+        finally:
+            writer.close()
+    return p
+
+
+def read_video(path: str | Path) -> np.ndarray:
+    """The frames of a GIF or MP4 (by its suffix, as written here) through imageio: (T, H, W, 3) uint8.
+    A GIF gives its stored frames (identical consecutive frames were merged into one)."""
+    import imageio.v3 as iio
+
+    if video_format(path) == "mp4":
+        check_video("mp4", str(path))
+        return iio.imread(path, plugin="FFMPEG", index=None)
+    return iio.imread(path, index=None, mode="RGB")
+
+
+def check_video_out(path: str | Path, n: int, what: str | None = None) -> None:
+    """UserError naming `what` (default the path) unless the file's format (by suffix) holds n frames and can
+    be written here. The writers call it before drawing; call it before the work that makes the frames."""
+    video, what = video_format(path), what or str(path)
+    check_gif_frames(n, what, video)
+    check_video(video, what)
 
 
 def _check_traj(scene: Scene, traj: np.ndarray, name: str) -> np.ndarray:
@@ -92,12 +168,12 @@ def write_trajectory_gif(scene: Scene, traj: np.ndarray, path: str | Path, fps: 
 
     Objects in their material colours; the image is the world scaled by `scale`. Pillow merges
     identical consecutive frames into one (durations added), so a scene at rest plays the same
-    with fewer frames stored.
+    with fewer frames stored. A `path` ending in .mp4 gets an MP4 of every frame (module docstring).
     """
     traj = _check_traj(scene, traj, "traj")
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
-    check_gif_frames(len(traj[::every]))
+    check_video_out(path, len(traj[::every]))
     r = Renderer(scene, panel_scale(scene, scale))
 
     def frames():
@@ -105,7 +181,7 @@ def write_trajectory_gif(scene: Scene, traj: np.ndarray, path: str | Path, fps: 
             img = r.blank()
             r.draw(img, state)
             yield img
-    return _save_gif(frames(), path, fps)
+    return _save(frames(), path, fps)
 
 
 # ---------------------------------------------------------------- comparison
@@ -156,7 +232,8 @@ def write_comparison_gif(scene: Scene, truth: np.ndarray, pred: np.ndarray, path
     truth, pred: (T, N, 6); parsed: (T, N) bool, False objects drawn hollow grey (None: all parsed).
     start_frame: the trajectory frame index of truth[0], for the label. The strip plots total energy
     and |linear momentum| (truth green, prediction blue) and position RMSE (red) with a cursor at
-    the current frame. The GIF is 3 * W wide, W = scene.width * scale; T frames.
+    the current frame. The GIF is 3 * W wide, W = scene.width * scale; T frames. A `path` ending in
+    .mp4 gets an MP4 (module docstring; padded to an even width and height).
     """
     from PIL import Image
 
@@ -168,7 +245,7 @@ def write_comparison_gif(scene: Scene, truth: np.ndarray, pred: np.ndarray, path
     parsed = np.ones(truth.shape[:2], dtype=bool) if parsed is None else np.asarray(parsed, dtype=bool)
     if parsed.shape != truth.shape[:2]:
         raise ValueError(f"parsed must be (T, N) = {truth.shape[:2]}, got shape {parsed.shape}")
-    check_gif_frames(t_len)
+    check_video_out(path, t_len)
     scale = panel_scale(scene, scale)
     r = Renderer(scene, scale)
     pw, ph = r.size
@@ -207,7 +284,7 @@ def write_comparison_gif(scene: Scene, truth: np.ndarray, pred: np.ndarray, path
                             f"parsed {parse_rate:.0f}%", fill=TEXT, font=font)
         return frame
 
-    return _save_gif((_comparison_frame(t) for t in range(t_len)), path, fps)
+    return _save((_comparison_frame(t) for t in range(t_len)), path, fps)
 
 
 def _error_lines(d, truth_state: np.ndarray, pred_state: np.ndarray, scale: float) -> None:
