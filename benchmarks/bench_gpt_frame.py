@@ -34,17 +34,23 @@ def per_frame(pred, scene, windows, repeats: int) -> float:
     return best
 
 
+def parse_with_threads(ap: argparse.ArgumentParser, default: int = 2) -> argparse.Namespace:
+    """Adds --threads (torch's intra-op threads, default 2: the target's 2 cores), parses, sets them."""
+    ap.add_argument("--threads", type=int, default=default)
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    return args
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", action="append", required=True)
     ap.add_argument("--objects", type=int, default=30)
     ap.add_argument("--frames", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
-    import torch
-
-    torch.set_num_threads(args.threads)
+    args = parse_with_threads(ap)
     scene = scene_with(args.objects)
     traj = simulate(scene).traj
     starts = np.linspace(3, len(traj) - 1, args.frames).astype(int)

@@ -26,6 +26,7 @@ import numpy as np
 from physics_llm.data.store import open_dataset
 from physics_llm.sim.physics import onset_mask
 from physics_llm.models.registry import load_predictor
+from bench_gpt_frame import parse_with_threads  # benchmarks/ is the script's directory
 
 
 def find_impacts(ds, scenes: int, limit: int, context: int, onset_px_s: float, near_px: float) -> list:
@@ -79,11 +80,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=200)
     ap.add_argument("--context", type=int, default=3)
     ap.add_argument("--near-px", type=float, default=12.0)
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
-    import torch
-
-    torch.set_num_threads(args.threads)
+    args = parse_with_threads(ap)
     ds = open_dataset(args.data, args.split)
     impacts = find_impacts(ds, args.scenes, args.limit, args.context, 50.0, args.near_px)
     print(f"{len(impacts)} floor impacts in the first {args.scenes} {args.split} scenes of {args.data}")
