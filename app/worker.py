@@ -3,7 +3,8 @@ takes the window's frames.
 
 A worker loads its predictor once and then serves rollouts: given the true context
 frames (C, N, 6) ending at absolute frame e, it predicts frame e+1, e+2, ... up to
-`last`, each from its own previous predictions, and sends every frame back as it
+`last`, each from its own previous predictions (physics_llm/models/rollout.py, eval's
+rollout loop, one step per turn of the worker's loop), and sends every frame back as it
 is done. A new rollout (a restart, a fling) replaces the current one as soon as the
 frame being predicted is done; frames of an old rollout carry its id, so the UI
 drops them. The UI never waits on a worker (except headless runs, which ask it to).
@@ -51,6 +52,7 @@ def serve(spec: str, inbox, outbox, loader: Callable | None = None, threads: int
     """The worker's loop (a thread's or a process's target). threads > 0: torch's intra-op threads
     (a process worker only: the setting is per process)."""
     from physics_llm.errors import UserError
+    from physics_llm.models.rollout import Rollouts
 
     if threads > 0 and spec.partition(":")[0] in HEAVY_KINDS:
         try:
@@ -68,7 +70,7 @@ def serve(spec: str, inbox, outbox, loader: Callable | None = None, threads: int
         outbox.put(("load_failed", f"{type(e).__name__}: {e}", False))
         return
     outbox.put(("loaded", int(predictor.context)))
-    job = None  # [rid, scene, window (C, N, 6), next k, last k]
+    job = None  # (rid, Rollouts of one rollout): one frame a loop, so commands come in between frames
     paused = False
     while True:
         idle = job is None or paused
@@ -86,19 +88,19 @@ def serve(spec: str, inbox, outbox, loader: Callable | None = None, threads: int
                 job = None
             elif kind == "rollout":
                 _, rid, scene, context, first, last = cmd
-                job = [rid, scene, np.asarray(context, dtype=np.float32), int(first), int(last)]
+                steps = max(int(last) - int(first), 0) + 1  # frames first..last (first alone if last < first)
+                job = (rid, Rollouts(predictor, [(scene, context, int(first), steps)]))
             continue
-        rid, scene, window, k, last = job
+        rid, rollout = job
+        k = rollout.frame()
         try:
-            p = predictor.predict(scene, window[None], np.array([k]))
+            [(_, p)] = rollout.step()
         except Exception as e:
             outbox.put(("failed", rid, k, f"{type(e).__name__}: {e}"))
             job = None
             continue
         outbox.put(("frame", rid, k, p.states[0], p.parsed[0], float(p.seconds)))
-        job[2] = np.concatenate([window[1:], p.states])
-        job[3] = k + 1
-        if k >= last:
+        if rollout.done:
             outbox.put(("done", rid))
             job = None
 

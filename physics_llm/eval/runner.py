@@ -4,7 +4,8 @@ Single step: per scene, `windows` target frames t (sampled reproducibly), each w
 true frames t-C .. t-1 as context; all of a scene's windows go to one predict() call.
 Rollout: from the true frames s .. s+C-1 every prediction becomes context, for H steps
 (H = horizon capped by the scene's length); `rollout_batch` scenes advance in lockstep,
-one predict_many() call per step, so models that batch across scenes can.
+one predict_many() call per step, so models that batch across scenes can (models/rollout.py,
+the loop the app's model worker runs too).
 
 Rollouts are also judged for plausibility (metrics.py): escaped_frac and overlap_px of the
 predicted frames, and of the true frames they stand for (truth_escaped_frac,
@@ -25,6 +26,7 @@ from physics_llm.eval import metrics as M
 from physics_llm.eval.config import EvalConfig
 from physics_llm.eval.suites import Case
 from physics_llm.models.base import Predictor
+from physics_llm.models.rollout import Rollouts
 
 
 def sample_targets(frames: int, context: int, windows: int, rng: np.random.Generator) -> np.ndarray:
@@ -207,20 +209,16 @@ def run_rollouts(predictor: Predictor, cases: list[Case], cfg: EvalConfig, keep:
     for lo in range(0, len(cases), cfg.rollout_batch):
         chunk = list(range(lo, min(lo + cfg.rollout_batch, len(cases))))
         _give_truth(predictor, [cases[i] for i in chunk])
-        windows = {i: cases[i].traj[s:s + C].copy() for i in chunk}  # (C, N, 6) each
         preds = {i: np.empty((lengths[i],) + cases[i].traj.shape[1:], np.float32) for i in chunk}
         parsed = {i: np.empty((lengths[i], cases[i].scene.n), bool) for i in chunk}
-        steps = max(lengths[i] for i in chunk)
-        for k in range(steps):
-            active = [i for i in chunk if k < lengths[i]]
-            outs = predictor.predict_many(
-                [(cases[i].scene, windows[i][None], np.array([s + C + k])) for i in active])
-            for i, out in zip(active, outs):
+        rollouts = Rollouts(predictor, [(cases[i].scene, cases[i].traj[s:s + C], s + C, lengths[i]) for i in chunk])
+        for k, outs in enumerate(rollouts):
+            for j, out in outs:
+                i = chunk[j]
                 preds[i][k], parsed[i][k] = out.states[0], out.parsed[0]
-                windows[i] = np.concatenate([windows[i][1:], out.states])
                 st.seconds += out.seconds
             if progress is not None:
-                progress(lo, k + 1, steps)
+                progress(lo, k + 1, rollouts.total)
         for i in chunk:
             true = _score(st, cases[i], preds[i], parsed[i], s + C, cfg.divergence_px)
             if save is not None:
