@@ -83,11 +83,23 @@ def constvel(last: np.ndarray, dt: float) -> np.ndarray:
     return out
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def sanitize(states: np.ndarray, parsed: np.ndarray, last: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
-    """Never trust a model: non-finite or unparsed objects get the constvel value and parsed=False."""
+    """Never trust a model: unparsed objects, and objects with a value that is not a finite float32
+    (NaN, inf, beyond +-3.4e38), get the constvel value of `last` and parsed=False.
+
+    Always returns finite float32 states with angles in (-pi, pi] (the Predictor contract), whatever
+    the input: a constvel fill that overflows float32 (a window near its limits) is clipped to
+    +-FLOAT32_MAX, and a NaN one (a NaN window) is 0."""
     states = np.array(states, dtype=np.float64, copy=True)
-    parsed = np.asarray(parsed, dtype=bool) & np.isfinite(states).all(axis=-1)
-    fill = constvel(last, dt)
-    states[~parsed] = fill[~parsed]
-    states[..., ANGLE] = wrap_angle(states[..., ANGLE])
-    return states.astype(np.float32), parsed
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, inf * 0 in the fill of a broken window
+        parsed = np.asarray(parsed, dtype=bool) & (np.abs(states) <= FLOAT32_MAX).all(axis=-1)  # NaN: False
+        fill = constvel(last, dt)
+        states[~parsed] = fill[~parsed]
+        states[..., ANGLE] = wrap_angle(states[..., ANGLE])
+    out = np.clip(np.nan_to_num(states, nan=0.0), -FLOAT32_MAX, FLOAT32_MAX).astype(np.float32)
+    angle = out[..., ANGLE]
+    angle[angle <= -np.pi] = np.float32(np.pi)  # float32 rounding (or wrap_angle's) can land on -pi or below
+    return out, parsed
