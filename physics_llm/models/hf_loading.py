@@ -23,19 +23,11 @@ ADAPTER_HINT = "train one with `physics-llm train lora ...`; its adapter is RUN/
 
 
 def resolve_local(base: str) -> Path:
-    """A model directory, or an id's snapshot in the local HF cache. UserError naming `base` otherwise."""
-    from huggingface_hub import constants, snapshot_download
+    """A model directory, or an id's snapshot in the local HF cache. UserError naming `base` otherwise
+    (registry.check_hf_base: the same check the spec and the LoRA config get before anything loads)."""
+    from physics_llm.models.registry import check_hf_base
 
-    p = Path(base)
-    if p.exists():
-        if not (p / "config.json").is_file():
-            raise UserError(f"base model {base}: not a model directory (no config.json); {HF_HINT}")
-        return p
-    try:
-        return Path(snapshot_download(base, local_files_only=True))
-    except (OSError, ValueError):
-        raise UserError(f"base model {base!r}: no such directory, and not in the Hugging Face cache "
-                        f"{constants.HF_HUB_CACHE}; {HF_HINT}") from None
+    return check_hf_base(base)
 
 
 def load_base(base: str, dtype=None):

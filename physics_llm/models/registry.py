@@ -83,10 +83,11 @@ def _check_format_file(d: Path) -> None:
         _json_object(p, "text format file (text_format.json)")
 
 
-def check_hf_base(base: str, what: str = "base model") -> None:
+def check_hf_base(base: str, what: str = "base model") -> Path:
     """A base model that can be loaded without a download: a directory with config.json (a JSON object) and
-    weights, or an id in the local Hugging Face cache. One UserError line naming `what` (the spec's base
-    model, the config's `base`) otherwise. Cheap: no torch, no transformers."""
+    weights, or an id in the local Hugging Face cache -> that directory (the id's cached snapshot). One
+    UserError line naming `what` (the spec's base model, the config's `base`) otherwise. Cheap: no torch,
+    no transformers. The one check of a base: hf_loading.resolve_local (what load_base loads) is this."""
     if _looks_like_path(base):
         p = Path(base).expanduser()
         if not p.exists():
@@ -101,12 +102,12 @@ def check_hf_base(base: str, what: str = "base model") -> None:
             raise UserError(f"{what} {base}: no weights beside config.json (model.safetensors, pytorch_model.bin "
                             f"or their sharded index); {HF_LOCAL}")
         _check_format_file(p)
-        return
+        return p
     _need("huggingface_hub", "hf")
     from huggingface_hub import constants, snapshot_download
 
     try:
-        snapshot_download(base, local_files_only=True)
+        return Path(snapshot_download(base, local_files_only=True))
     except Exception:  # noqa: BLE001 - not cached (LocalEntryNotFoundError), or not a valid id
         raise UserError(f"{what} {base!r}: no such directory, and not in the Hugging Face cache "
                         f"{constants.HF_HUB_CACHE}; {HF_LOCAL}") from None
