@@ -128,20 +128,21 @@ class EditorState(State):
         self.say(message)
 
     def undo(self) -> None:
-        if not self._undo:
-            self.say("nothing to undo")
-            return
-        self._redo.append(self._state())
-        self._restore(self._undo.pop())
-        self.say(f"undone ({len(self._undo)} more to undo, {len(self._redo)} to redo)")
+        if self._travel(self._undo, self._redo, "undo"):
+            self.say(f"undone ({len(self._undo)} more to undo, {len(self._redo)} to redo)")
 
     def redo(self) -> None:
-        if not self._redo:
-            self.say("nothing to redo")
-            return
-        self._undo.append(self._state())
-        self._restore(self._redo.pop())
-        self.say(f"redone ({len(self._redo)} more to redo)")
+        if self._travel(self._redo, self._undo, "redo"):
+            self.say(f"redone ({len(self._redo)} more to redo)")
+
+    def _travel(self, back: list, forth: list, what: str) -> bool:
+        """Undo or redo: the newest state of `back` comes back, the current one goes on `forth`."""
+        if not back:
+            self.say(f"nothing to {what}")
+            return False
+        forth.append(self._state())
+        self._restore(back.pop())
+        return True
 
     def _check(self, objects: list[SceneObject], base: Scene | None = None) -> str | None:
         """None if these objects make a valid scene, else the validation's message."""
