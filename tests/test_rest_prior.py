@@ -93,3 +93,48 @@ def test_baseline_rest_holds_a_settled_pile_better_than_walls():
         errs[name] = float(np.sqrt(((out.states[0, :, :2] - tr.traj[192, :, :2]) ** 2).sum(-1).mean()))
     assert load_predictor("baseline:rest").context == 2
     assert errs["rest"] < errs["walls"], errs
+
+
+def head_on(gap_px=1.0, speed=300.0):
+    return Scene.from_dict({"objects": [
+        {"shape": "circle", "radius": 10, "material": "rubber", "position": [300, 200], "velocity": [speed, 0]},
+        {"shape": "circle", "radius": 10, "material": "rubber", "position": [320 + gap_px, 200],
+         "velocity": [-speed, 0]}]})
+
+
+def test_impulse_rule_bounces_a_new_head_on_pair_and_leaves_touching_pairs_alone():
+    from physics_llm.sim.prior import impulse_prior
+
+    scene = head_on()
+    last = scene.initial_state().astype(np.float64)
+    prev = last.copy()
+    prev[:, 3] -= scene.gravity[1] * scene.dt  # both in free flight
+    out = impulse_prior(scene, prev, last)
+    e = scene.objects[0].mat.elasticity ** 2
+    assert out[0, 2] == pytest.approx(-e * 300) and out[1, 2] == pytest.approx(e * 300)  # equal masses swap
+    assert out[:, 2].sum() == pytest.approx(0)  # momentum kept
+    assert np.array_equal(out[:, :2], rest_prior(scene, prev, last)[:, :2])  # positions stay the rule's
+    last_t = last.copy()
+    last_t[1, 0] -= 1.5  # already overlapping in the last frame: not a new contact
+    assert np.array_equal(impulse_prior(scene, prev, last_t), rest_prior(scene, prev, last_t))
+    apart = head_on(speed=-300)  # separating: no impulse
+    last_a = apart.initial_state().astype(np.float64)
+    assert np.array_equal(impulse_prior(apart, prev, last_a), rest_prior(apart, prev, last_a))
+
+
+def test_impulse_encoding_round_trips_and_its_baseline_beats_rest_at_onsets():
+    from physics_llm.eval.metrics import onset_mask, vel_err
+
+    scene = random_scene(21)
+    tr = simulate(scene)
+    t = np.arange(3, 199)
+    w = tr.traj[t[:, None] + np.arange(-3, 0)]
+    ints = encode(scene, w, tr.traj[t], "impulse")
+    back = decode(scene, w, ints, "impulse")
+    assert np.abs(back[..., :4] - tr.traj[t][..., :4]).max() <= 0.05 + 1e-3
+    on = onset_mask(w[:, -1], tr.traj[t], scene.gravity, scene.dt, 50.0)
+    err = {k: np.sqrt((vel_err(load_predictor(f"baseline:{k}").predict(scene, w, t).states, tr.traj[t])[on] ** 2)
+                      .mean()) for k in ("rest", "impulse")}
+    assert on.sum() > 10 and err["impulse"] < err["rest"], err
+    with pytest.raises(ConfigError, match="context >= 2"):
+        TextFormat(version=2, encoding="impulse", context=1)

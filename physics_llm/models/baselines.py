@@ -8,6 +8,7 @@ walls:     ballistic, then a bounce off any wall the body would cross (physics_l
            the rule the `walls` text encoding writes its targets against.
 rest:      walls, except that a body in lasting contact (its last step departed from free flight
            by 2-60 px/s) keeps its last velocity: the rule of the `rest` encoding.
+impulse:   rest, plus a frictionless impulse for every new body-body contact: the `impulse` rule.
 """
 
 from __future__ import annotations
@@ -58,9 +59,13 @@ class Rest(Predictor):
     context = 2
 
     def _predict(self, scene: Scene, windows: np.ndarray, target_index: np.ndarray):
-        from physics_llm.sim.prior import rest_prior
+        from physics_llm.text.target import base
 
-        return rest_prior(scene, windows[:, -2], windows[:, -1]), np.ones((windows.shape[0], windows.shape[2]), dtype=bool)
+        return base(scene, windows, self.name.split(":")[1]), np.ones((windows.shape[0], windows.shape[2]), bool)
 
 
-BASELINES = {"copy": Copy, "constvel": ConstVel, "ballistic": Ballistic, "walls": Walls, "rest": Rest}
+class Impulse(Rest):
+    name = "baseline:impulse"
+
+
+BASELINES = {"copy": Copy, "constvel": ConstVel, "ballistic": Ballistic, "walls": Walls, "rest": Rest, "impulse": Impulse}

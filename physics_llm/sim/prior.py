@@ -19,6 +19,14 @@ scenes of data/ds2k (10 windows each) the rule alone gives single-step velocity 
 "undo the wall bounce the rule made up" (on the floor, free flight moves it into the wall and
 the wall rule bounces it).
 
+`impulse_prior` adds body-body impacts (the `impulse` encoding): after rest_prior, every pair of
+bodies that overlaps, did not touch in the last frame, has at least one member in free flight
+(departure below REST_MIN) and approaches along the line of centres gets the impulse of a
+frictionless, spinless collision, J = (1 + e_i e_j) v_n / (1/m_i + 1/m_j), pair by pair in index
+order. On the same 20 test scenes: velocity RMSE at collision onsets 187 px/s (rest 247, walls
+246, copy 300), 229 on onsets away from the walls (rest 310), all object-steps 41.3 (rest 52.4);
+the model writes what the rule misses (friction, spin, boxes' contact points, piles).
+
 The rule, per wall a body's surface would cross after free flight (exact gap, boxes at their
 angle): the body is moved back along the wall's normal until it touches, and if it moves into
 the wall its normal velocity is reflected and scaled by the pair's elasticity (the body's times
@@ -76,3 +84,36 @@ def rest_prior(scene: Scene, prev: np.ndarray, last: np.ndarray) -> np.ndarray:
     out[..., VX:VY + 1] = np.where(rest, v, out[..., VX:VY + 1])
     out[..., X:Y + 1] = np.where(rest, last[..., X:Y + 1] + v * scene.dt, out[..., X:Y + 1])
     return out
+
+
+def impulse_prior(scene: Scene, prev: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """(..., N, 6) the last two context frames -> (..., N, 6) float64 next state: rest_prior, then
+    an impulse for every new body-body contact (module docstring)."""
+    from physics_llm.sim.geometry import pair_depths
+
+    last = np.asarray(last, dtype=np.float64)
+    out = rest_prior(scene, prev, last)
+    if scene.n < 2:
+        return out
+    shape = out.shape
+    flat, before = out.reshape(-1, scene.n, 6), last.reshape(-1, scene.n, 6)
+    free = (rest_departure(scene, prev, last) < REST_MIN).reshape(-1, scene.n)
+    t, i, j, _ = pair_depths(scene, flat)
+    t0, i0, j0, _ = pair_depths(scene, before)
+    n = scene.n
+    new = ~np.isin((t * n + i) * n + j, (t0 * n + i0) * n + j0) & (free[t, i] | free[t, j])
+    inv_m = 1.0 / scene.masses()
+    e = np.array([o.mat.elasticity for o in scene.objects], dtype=np.float64)
+    for b, p, q in zip(t[new], i[new], j[new]):
+        normal = flat[b, q, X:Y + 1] - flat[b, p, X:Y + 1]
+        length = np.hypot(normal[0], normal[1])
+        if not length > 0:
+            continue
+        normal = normal / length
+        v_n = (flat[b, q, VX:VY + 1] - flat[b, p, VX:VY + 1]) @ normal
+        if not v_n < 0:  # separating (or not finite): no impulse
+            continue
+        impulse = -(1.0 + e[p] * e[q]) * v_n / (inv_m[p] + inv_m[q]) * normal
+        flat[b, p, VX:VY + 1] -= impulse * inv_m[p]
+        flat[b, q, VX:VY + 1] += impulse * inv_m[q]
+    return flat.reshape(shape)

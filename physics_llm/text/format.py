@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from physics_llm.errors import ConfigError
 from physics_llm.sim.scene import Scene, SceneObject
-from physics_llm.text.target import ENCODINGS, ORDERS
+from physics_llm.text.target import ENCODINGS, ORDERS, TWO_FRAMES
 from physics_llm.text.units import GRAVITY_UNIT, MATERIAL_UNIT, POS_UNIT, fixed
 
 VIEWS = ("object", "scene")
@@ -36,7 +36,8 @@ class TextFormat:
     encoding:         "residual" (next state minus free flight), "absolute", "walls" (next
                       state minus free flight with wall bounces, physics_llm/sim/prior.py), or
                       "rest" (as walls, and a body in lasting contact keeps its last velocity in
-                      the rule; needs context >= 2).
+                      the rule; needs context >= 2), or "impulse" (as rest, plus an impulse for
+                      every new body-body contact; context >= 2).
     context:          C, past frames in the prompt (the last one is the frame before the target).
     neighbours:       object view: at most this many nearest neighbours.
     neighbour_radius: object view: px; a wall or a neighbour is listed when the gap to it is at
@@ -65,8 +66,8 @@ class TextFormat:
             raise ConfigError(f"text order must be one of {', '.join(ORDERS)}, got {self.order!r}")
         if not isinstance(self.gaps, bool):
             raise ConfigError(f"text gaps must be true or false, got {self.gaps!r}")
-        if self.version == 1 and (self.order != "state" or self.gaps or self.encoding in ("walls", "rest")):
-            raise ConfigError("text order, gaps and the walls and rest encodings are version 2 fields: set version: 2 "
+        if self.version == 1 and (self.order != "state" or self.gaps or self.encoding in ("walls",) + TWO_FRAMES):
+            raise ConfigError("text order, gaps and the walls, rest and impulse encodings are version 2 fields: set version: 2 "
                               "(version 1 is the original format: order state, gaps false, residual or absolute)")
         if self.view not in VIEWS:
             raise ConfigError(f"text view must be one of {', '.join(VIEWS)}, got {self.view!r}")
@@ -74,8 +75,8 @@ class TextFormat:
             raise ConfigError(f"text encoding must be one of {', '.join(ENCODINGS)}, got {self.encoding!r}")
         if isinstance(self.context, bool) or not isinstance(self.context, int) or self.context < 1:
             raise ConfigError(f"text context must be a whole number >= 1, got {self.context!r}")
-        if self.encoding == "rest" and self.context < 2:
-            raise ConfigError(f"text encoding rest reads the last two context frames: set context >= 2 "
+        if self.encoding in TWO_FRAMES and self.context < 2:
+            raise ConfigError(f"text encoding {self.encoding} reads the last two context frames: set context >= 2 "
                               f"(got {self.context})")
         if isinstance(self.neighbours, bool) or not isinstance(self.neighbours, int) or self.neighbours < 0:
             raise ConfigError(f"text neighbours must be a whole number >= 0, got {self.neighbours!r}")

@@ -12,6 +12,8 @@ Encodings (docs/DESIGN.md "Text"):
 - rest: as walls, and a body in lasting contact (its last context step departed from free
   flight by 2-60 px/s) keeps its last velocity in the rule (sim/prior.rest_prior), so a resting
   pile's target is a near-zero correction. Needs two context frames.
+- impulse: as rest, and a new body-body contact gets a frictionless impulse along the line of
+  centres in the rule (sim/prior.impulse_prior). Needs two context frames.
 - residual: quantize_diff(next state, free_flight(last context frame)), i.e. the
   difference is taken in float64 and then rounded (the angle difference wrapped
   first). In free flight it is exactly zero: float32 storage moves the two states
@@ -35,8 +37,9 @@ from physics_llm.sim.scene import Scene
 from physics_llm.sim.state import free_flight
 from physics_llm.text.units import MAX_DIGITS, SCALE, dequantize, quantize, quantize_diff
 
-ENCODINGS = ("residual", "absolute", "walls", "rest")
-RESIDUALS = ("residual", "walls", "rest")  # encodings written as a difference from a rule's prediction
+ENCODINGS = ("residual", "absolute", "walls", "rest", "impulse")
+RESIDUALS = ("residual", "walls", "rest", "impulse")
+TWO_FRAMES = ("rest", "impulse")  # encodings whose rule reads the last two context frames  # encodings written as a difference from a rule's prediction
 # Target field orders (TextFormat.order): the written line's columns as state columns. "state" is
 # x y vx vy angle w; "vel_first" writes vx vy w x y angle. Greedy decoding commits to the first
 # field before it sees the rest, and the field that decides "did a contact happen" is a velocity
@@ -67,18 +70,20 @@ def ballistic(scene: Scene, last: np.ndarray) -> np.ndarray:
 def base(scene: Scene, window: np.ndarray, encoding: str) -> np.ndarray:
     """(..., C, N, 6) context -> (..., N, 6) the rule a residual encoding is written against: free
     flight (`residual`), free flight with wall bounces (`walls`, physics_llm/sim/prior.py), or that
-    with lasting contacts keeping their velocity (`rest`, from the last two frames)."""
+    with lasting contacts keeping their velocity (`rest`, from the last two frames), and with
+    impulses for new body-body contacts (`impulse`)."""
     last = window[..., -1, :, :]
     if encoding == "walls":
         from physics_llm.sim.prior import wall_prior
 
         return wall_prior(scene, last)
-    if encoding == "rest":
-        from physics_llm.sim.prior import rest_prior
+    if encoding in TWO_FRAMES:
+        from physics_llm.sim.prior import impulse_prior, rest_prior
 
         if window.shape[-3] < 2:
-            raise ValueError("the rest encoding needs two context frames")
-        return rest_prior(scene, window[..., -2, :, :], last)
+            raise ValueError(f"the {encoding} encoding needs two context frames")
+        rule = rest_prior if encoding == "rest" else impulse_prior
+        return rule(scene, window[..., -2, :, :], last)
     return ballistic(scene, last)
 
 
