@@ -7,7 +7,7 @@ ballistic: the exact free-flight rule of Pymunk (gravity, no contacts), so on a
 walls:     ballistic, then a bounce off any wall the body would cross (physics_llm/sim/prior.py):
            the rule the `walls` text encoding writes its targets against.
 rest:      walls, except that a body in lasting contact (its last step departed from free flight
-           by 2-60 px/s) keeps its last velocity: the rule of the `rest` encoding.
+           by 8-60 px/s) keeps its last velocity: the rule of the `rest` encoding.
 impulse:   rest, plus a frictionless impulse for every new body-body contact: the `impulse` rule.
 """
 

@@ -10,7 +10,7 @@ Encodings (docs/DESIGN.md "Text"):
 - walls: as residual, against free flight with wall bounces (physics_llm/sim/prior.py):
   the bounce off a wall is in the rule, the model writes its correction.
 - rest: as walls, and a body in lasting contact (its last context step departed from free
-  flight by 2-60 px/s) keeps its last velocity in the rule (sim/prior.rest_prior), so a resting
+  flight by 8-60 px/s) keeps its last velocity in the rule (sim/prior.rest_prior), so a resting
   pile's target is a near-zero correction. Needs two context frames.
 - impulse: as rest, and a new body-body contact gets a frictionless impulse along the line of
   centres in the rule (sim/prior.impulse_prior). Needs two context frames.
