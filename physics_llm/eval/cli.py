@@ -31,6 +31,8 @@ def register(sub) -> None:
     p.add_argument("--context", type=int, metavar="N", help="true frames given to the model")
     p.add_argument("--horizon", type=int, metavar="N", help="rollout length in frames")
     p.add_argument("--gifs", type=int, metavar="N", help="comparison GIFs per model (first scenes of the first suite)")
+    p.add_argument("--video", metavar="gif|mp4",
+                   help="format of those rollouts (default gif; mp4: H.264, up to 10000 frames, needs imageio-ffmpeg)")
     p.add_argument("--seed", type=int, metavar="N", help="seed of the window sampling")
     p.add_argument("--save-rollouts", action="store_true",
                    help="write every rollout (pred and truth arrays, per model, suite and scene) as "
@@ -53,7 +55,8 @@ def register(sub) -> None:
     g.add_argument("--horizon", type=int, default=100, help="predicted frames")
     g.add_argument("--context", type=int, default=3, help="true frames given to the model")
     g.add_argument("--fps", type=int, default=20, help="GIF frames per second")
-    g.add_argument("--out", required=True, metavar="GIF", help="GIF path (written atomically)")
+    g.add_argument("--out", required=True, metavar="GIF",
+                   help="GIF path (written atomically); a path ending in .mp4 gets an MP4 (needs imageio-ffmpeg)")
     g.set_defaults(func=run_gif)
 
 
@@ -63,10 +66,12 @@ def run_eval(args) -> int:
     from physics_llm.eval.harness import evaluate
     from physics_llm.eval.outdir import check_out, staged_dir
     from physics_llm.eval.report import write_report
+    from physics_llm.gifs import VIDEO_NAMES
 
     extra = {"models": args.models, "suites": args.suites, "data": args.data, "split": args.split,
              "scenes": args.scenes, "scenes_per_suite": args.scenes_per_suite, "windows": args.windows,
-             "context": args.context, "horizon": args.horizon, "gifs": args.gifs, "seed": args.seed,
+             "context": args.context, "horizon": args.horizon, "gifs": args.gifs, "video": args.video,
+             "seed": args.seed,
              "with_baselines": False if args.no_baselines else None,
              "save_rollouts": True if args.save_rollouts else None}
     cfg = load_config(EvalConfig, args.config, args.sets, extra)
@@ -78,7 +83,8 @@ def run_eval(args) -> int:
     n_png = len(list(Path(args.out).glob("*.png")))
     n_npz = len(list(Path(args.out).glob("rollouts/*/*/*.npz")))
     saved = f", {n_npz} rollouts in rollouts/" if cfg.save_rollouts else ""
-    print(f"wrote {args.out}: report.md, metrics.csv ({len(res.rows)} rows), config.yaml, {len(res.gifs)} GIFs, "
+    print(f"wrote {args.out}: report.md, metrics.csv ({len(res.rows)} rows), config.yaml, "
+          f"{len(res.gifs)} {VIDEO_NAMES[cfg.video]}, "
           f"{n_png} plots{saved}; {len(res.models)} models x {len(res.suites)} suites in "
           f"{time.perf_counter() - t0:.1f} s")
     return 0
@@ -110,19 +116,21 @@ def run_gif(args) -> int:
     from physics_llm.eval.harness import load_predictors
     from physics_llm.eval.runner import run_rollouts
     from physics_llm.eval.suites import Case
-    from physics_llm.gifs import MAX_GIF_FRAMES, write_comparison_gif
+    from physics_llm.gifs import VIDEO_FORMATS, check_video_out, video_format, write_comparison_gif
     from physics_llm.io import check_out_file
     from physics_llm.sim.scene import MAX_FRAMES, check_work, load_scene
     from physics_llm.sim.simulate import simulate
 
     check_out_file(args.out, "--out")  # before the rollout: a bad path or a dataset is refused first
-    for name, lo, hi in (("start", 0, MAX_FRAMES), ("horizon", 1, MAX_GIF_FRAMES), ("context", 1, MAX_FRAMES)):
+    video = video_format(args.out)
+    for name, lo, hi in (("start", 0, MAX_FRAMES), ("horizon", 1, VIDEO_FORMATS[video]), ("context", 1, MAX_FRAMES)):
         v = getattr(args, name)
         if not lo <= v <= hi:
-            why = " (the GIF's frames)" if name == "horizon" else ""
+            why = f" (the {video}'s frames)" if name == "horizon" else ""
             raise UserError(f"--{name} must be {lo}..{hi}{why}, got {v}")
     if not 1 <= args.fps <= 100:
         raise UserError(f"--fps must be 1..100, got {args.fps}")
+    check_video_out(args.out, args.context + args.horizon, f"--out {args.out}")
     scene = load_scene(args.scene)
     # The truth is simulated as far as the rollout needs, past the scene's own `frames` if asked.
     frames = args.start + args.context + args.horizon

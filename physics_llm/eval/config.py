@@ -53,15 +53,17 @@ class EvalConfig:
     # 16 px/s per frame and resting contact jitters by a few px/s; an impact changes it by tens to hundreds.
     onset_px_s: float = 50.0
     # Outputs: comparison GIFs per model (the first `gifs` scenes of the first suite) and PNG plots.
+    # video: gif, or mp4 (H.264 at gif_fps, up to 10000 frames; needs imageio-ffmpeg, the `video` extra).
     gifs: int = 1
     gif_fps: int = 20
+    video: str = "gif"
     plots: bool = True
     # Every rollout (pred and truth of the predicted frames, per model, suite and scene) as .npz
     # under REPORT_DIR/rollouts/ (harness.py); `eval --save-rollouts`.
     save_rollouts: bool = False
 
     def check(self) -> None:
-        from physics_llm.gifs import MAX_GIF_FRAMES
+        from physics_llm.gifs import VIDEO_FORMATS, check_video
         from physics_llm.sim.scene import MAX_FRAMES
 
         # Limits (LIMITS): checked here, before any scene is read or simulated.
@@ -74,9 +76,16 @@ class EvalConfig:
         for name, hi in LIMITS.items():
             if getattr(self, name) > hi:
                 raise ConfigError(f"{name} must be <= {hi}, got {getattr(self, name)}")
-        if self.gifs and min(self.horizon, MAX_FRAMES) > MAX_GIF_FRAMES:
-            raise ConfigError(f"horizon {self.horizon} with gifs {self.gifs}: a GIF holds at most {MAX_GIF_FRAMES} "
-                              f"frames; lower --horizon or pass --gifs 0")
+        if self.video not in VIDEO_FORMATS:
+            raise ConfigError(f"video must be one of {', '.join(VIDEO_FORMATS)}, got {self.video!r}")
+        # A rollout's GIF holds its context and predicted frames (at most the scene's length).
+        frames, most = min(self.context + self.horizon, MAX_FRAMES), VIDEO_FORMATS[self.video]
+        if self.gifs and frames > most:
+            raise ConfigError(f"context + horizon {frames} with gifs {self.gifs}: a {self.video} holds at most {most} "
+                              f"frames; lower --horizon or pass --gifs 0"
+                              + (f" (or --video mp4: up to {VIDEO_FORMATS['mp4']})" if self.video == "gif" else ""))
+        if self.gifs:
+            check_video(self.video, f"video {self.video}")  # MP4: imageio-ffmpeg installed, before any work
         if not self.horizons or min(self.horizons) < 1 or max(self.horizons) > MAX_FRAMES or len(self.horizons) > 100:
             raise ConfigError(f"horizons must be a non-empty list of at most 100 steps 1..{MAX_FRAMES}, got "
                               f"{self.horizons[:10]}")

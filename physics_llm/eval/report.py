@@ -152,7 +152,10 @@ def render_report(res: EvalResult, cfg: EvalConfig, plots: dict[str, list[str]])
             out += [f"![{png}]({png})", ""]
         gifs = [g for g in res.gifs if g[0] == suite]
         if gifs:
-            out += ["Rollout GIFs (truth green, prediction blue, overlay with red error lines):", ""]
+            from physics_llm.gifs import VIDEO_NAMES
+
+            head = f"Rollout {VIDEO_NAMES[cfg.video]} (truth green, prediction blue, overlay with red error lines):"
+            out += [head, ""]
             out += [f"- [{model} on {label}]({name})" for _, model, label, name in gifs]
             out.append("")
     out += ["## Definitions", ""] + _definitions(cfg)
