@@ -138,3 +138,19 @@ def test_impulse_encoding_round_trips_and_its_baseline_beats_rest_at_onsets():
     assert on.sum() > 10 and err["impulse"] < err["rest"], err
     with pytest.raises(ConfigError, match="context >= 2"):
         TextFormat(version=2, encoding="impulse", context=1)
+
+
+def test_a_resting_body_sinking_past_the_slack_is_put_back_on_the_floor():
+    from physics_llm.sim.prior import REST_SINK
+
+    scene = two_balls()
+    last = scene.initial_state().astype(np.float64)
+    prev = last.copy()
+    last[1, 1] = 590.0 + REST_SINK + 0.5  # 1.5 px into the floor, still "resting" (no velocity change)
+    last[1, 3] = 20.0
+    prev[1, 1:4:2] = last[1, 1:4:2]
+    out = rest_prior(scene, prev, last)
+    assert out[1, 1] == pytest.approx(590.0) and out[1, 3] < 0  # touching, moving out
+    last[1, 1] = 590.5  # within the slack: the rest rule alone
+    out = rest_prior(scene, prev, last)
+    assert out[1, 1] == pytest.approx(590.5 + 20.0 * scene.dt) and out[1, 3] == pytest.approx(20.0)
