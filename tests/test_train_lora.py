@@ -94,20 +94,27 @@ def test_lora_trains_on_a_repeated_batch_and_leaves_the_base_frozen(base, data):
     assert all(torch.equal(p, frozen[n]) for n, p in model.named_parameters() if not p.requires_grad)
 
 
-def test_curriculum_membership_order_replay_and_determinism(base, mixed):
-    ds = open_dataset(mixed, "train")
-    stages = [ds.scene(i).tags["stage"] for i in range(len(ds))]
-    tok = HFTokens(load_base(str(base))[1])
-    drawn = []  # (stage of the sampler, examples drawn)
+def counting_samplers(tok, drawn: list):
+    """make(sub) for Curriculum: an ExampleSampler of `sub` that appends (its stage, examples drawn) to `drawn`."""
 
     class Counting(ExampleSampler):
         def examples(self, rng, k):
             drawn.append((self.ds.ds.scene(self.ds.indices[0]).tags["stage"], k))
             return super().examples(rng, k)
 
+    return lambda sub: Counting(sub, TextFormat(), tok, 512, 10.0, 50.0)
+
+
+def test_curriculum_membership_order_replay_and_determinism(base, mixed):
+    ds = open_dataset(mixed, "train")
+    stages = [ds.scene(i).tags["stage"] for i in range(len(ds))]
+    tok = HFTokens(load_base(str(base))[1])
+    drawn = []  # (stage of the sampler, examples drawn)
+    counting = counting_samplers(tok, drawn)
+
     def make(sub):
         assert all(stages[i] == stages[sub.indices[0]] for i in sub.indices)  # one stage per sampler
-        return Counting(sub, TextFormat(), tok, 512, 10.0, 50.0)
+        return counting(sub)
 
     cur = Curriculum(ds, [2, 2, 2, 2, 2], 0.25, make)
     present = sorted(set(stages))
@@ -239,13 +246,7 @@ def test_replay_is_the_global_batch_s_share_however_small_the_micro_batches(base
     ds = open_dataset(mixed, "train")
     tok = HFTokens(load_base(str(base))[1])
     drawn = []  # (stage of the sampler, examples drawn)
-
-    class Counting(ExampleSampler):
-        def examples(self, rng, k):
-            drawn.append((self.ds.ds.scene(self.ds.indices[0]).tags["stage"], k))
-            return super().examples(rng, k)
-
-    cur = Curriculum(ds, [2, 2, 2, 2, 2], 0.25, lambda sub: Counting(sub, TextFormat(), tok, 512, 10.0, 50.0))
+    cur = Curriculum(ds, [2, 2, 2, 2, 2], 0.25, counting_samplers(tok, drawn))
     last = cur.stages[-1].number
     replayed = []
     for part in range(16):

@@ -1,5 +1,11 @@
 """The training loop both trainers share (train_gpt.py, train_lora.py), read top to bottom.
 
+train_loop(cfg, trainee, span, evals, output) trains `trainee` (Trainee: the model, its optimizer,
+its batches and loss) over `span` (Span: which steps of the schedule), evaluates on `evals`
+(EvalSet) and writes `output` (Output: RUN, the log's columns, the checkpoint savers). Its steps
+are named functions: RunLog (config.yaml, log.csv, TensorBoard, the best rollout), evaluate (a
+log row), train_step (one optimizer step), checkpoint (the train state for --resume).
+
 RUN (the --out directory) gets config.yaml (the resolved config), log.csv (one row per
 evaluation, the trainer's LOG_FIELDS) and the trainer's checkpoint, which holds the train
 state (optimizer, torch RNG, loss accumulator) for --resume.
@@ -24,9 +30,9 @@ import csv
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -128,6 +134,25 @@ def clear_debris(out: Path, checkpoints: dict[str, Callable]) -> None:
     for f in out.glob("events.out.tfevents.*"):
         if f.is_file() and not f.is_symlink():
             f.unlink()
+
+
+def on_devices(cfg, out: Path, checkpoints: dict[str, Callable], train_state: dict | None, body: Callable) -> dict:
+    """body(runtime) on this process's Runtime -> its result (the last log row). distributed.start checks
+    the device and the world (the resumed train_state's too; a rendezvous under torchrun) and writes
+    nothing; then rank 0, once every rank has read its checkpoint, puts the run's files right
+    (clear_debris). The runtime is closed after body, with ok=False when it raised."""
+    from training import distributed
+
+    rt = distributed.start(cfg, saved_world(train_state))
+    if rt.main:
+        clear_debris(out, checkpoints)
+    try:
+        last = body(rt)
+    except BaseException:
+        rt.close(ok=False)
+        raise
+    rt.close()
+    return last
 
 
 def open_split(data: str | Path, split: str):
@@ -396,140 +421,202 @@ class Prefetcher:
             self.pool = None
 
 
-def train_loop(cfg, out: Path, model, optimizer, evals: EvalSet | None, *, fields: list[str], desc: str, step: int,
-               acc: dict, stop: int, total: int, batch_at: Callable, loss_of: Callable, predictor,
-               columns: Callable, save: Callable, postfix: Callable = lambda s: {}, progress: bool = True,
-               save_best: Callable | None = None, runtime=None, train_model=None,
-               eval_loss_of: Callable | None = None) -> dict:
-    """Train steps `step`..`stop` of a `total`-step schedule into `out`. Returns the last log row.
+@dataclass
+class Trainee:
+    """What trains: the model, its optimizer, where its batches come from and how their loss is taken."""
 
-    batch_at(s, part) -> the Batch of step s (part None) or micro-batch `part` of it; loss_of(batch)
-    -> scalar mean loss tensor through train_model (the model as it trains: compiled, DDP);
-    eval_loss_of(batch) -> the same through the plain model (default loss_of); predictor: the
-    model as a Predictor; columns(at) -> the trainer's own log values at step `at` (lr, stage);
-    save(at, train_state, last_row) writes the checkpoint; postfix(s) -> extra progress-bar fields;
-    save_best(at, row), if given, is called after an evaluation whose rollout position RMSE
-    (roll_pos_rmse, with no escaped object-frames preferred) is the best of the run so far.
+    model: Any  # the plain model: evaluated and checkpointed
+    optimizer: Any
+    batch_at: Callable  # batch_at(s, part) -> the Batch of step s (part None) or micro-batch `part` of it
+    loss_of: Callable  # loss_of(batch) -> the scalar mean loss tensor, through train_model
+    predictor: Any  # the model as a Predictor (single-step and rollout metrics)
+    train_model: Any = None  # the model as it trains (compiled, DDP); default: model
+    eval_loss_of: Callable | None = None  # loss_of through the plain model, for the val loss; default: loss_of
+    params: list = field(init=False, repr=False)  # the parameters that train (a LoRA model's frozen base has none)
+
+    def __post_init__(self):
+        self.train_model = self.model if self.train_model is None else self.train_model
+        self.eval_loss_of = self.eval_loss_of or self.loss_of
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+
+
+@dataclass
+class Span:
+    """The steps one call trains: `step`..`stop` of a `total`-step schedule, from a checkpoint's accumulator."""
+
+    step: int  # the first step (the checkpoint's; 0 for a new run)
+    stop: int
+    total: int
+    acc: dict = field(default_factory=new_acc)  # new_acc(): the loss and speed since the last log row
+
+
+@dataclass
+class Output:
+    """What a run writes and shows (rank 0 alone): RUN/config.yaml, log.csv, checkpoints, the progress bar."""
+
+    out: Path  # RUN
+    fields: list[str]  # log.csv's columns (the trainer's LOG_FIELDS)
+    columns: Callable  # columns(at) -> the trainer's own log values at step `at` (lr, stage)
+    save: Callable  # save(at, train_state, last_row) writes the checkpoint
+    save_best: Callable | None = None  # save_best(at, row) after an evaluation whose rollout is the best so far
+    desc: str = "train"  # the progress bar's label
+    postfix: Callable = lambda s: {}  # postfix(s) -> extra progress-bar fields
+    progress: bool = True
+
+
+def train_loop(cfg, trainee: Trainee, span: Span, evals: EvalSet | None, output: Output, runtime=None) -> dict:
+    """Train span.step..span.stop into output.out; evaluate every eval_every steps and at span.total,
+    checkpoint every ckpt_every steps and at span.stop. Returns the last log row.
+
     runtime: training/distributed.py's Runtime (default: one CPU process); only its rank 0
     evaluates (evals may be None elsewhere), writes and shows progress.
     """
-    import torch
     from tqdm import tqdm
 
     from training.distributed import Runtime
 
     rt = runtime or Runtime()
-    train_model = model if train_model is None else train_model
-    eval_loss_of = eval_loss_of or loss_of
-    main = rt.main
-    rows: list[dict] = []
-    log_path = out / "log.csv"
-    board = Board(out, False)
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out / "config.yaml")
-        rows = read_log(log_path, step) if step else []  # from step 0: no row of an earlier start is kept
-        board = Board(out, getattr(cfg, "tensorboard", False))
-
-    def evaluate(at: int) -> dict:
-        model.eval()
-        row = {"step": at, **columns(at), "val_loss": evals.val_loss(eval_loss_of, cfg.batch_size),
-               "seconds": round(acc["seconds"], 3)}
-        if acc["loss_n"]:  # steps were taken since the last row
-            row.update(train_loss=acc["loss_sum"] / acc["loss_n"],
-                       tokens_per_s=acc["tokens"] / max(acc["seconds"], 1e-9),
-                       data_frac=acc["data_seconds"] / max(acc["seconds"], 1e-9))
-        row.update(step_metrics(predictor, evals.cases))
-        row.update(evals.rollout(predictor))
-        row.update({f"constvel_{k}": v for k, v in evals.constvel.items() if k != "parse_rate"})
-        model.train()
-        acc.update(new_acc())
-        rows.append(row)
-        write_log(log_path, rows, fields)
-        board.row(row)
-        return row
-
-    def rank(row: dict) -> tuple:
-        r = row.get("roll_pos_rmse")
-        if r is None or not math.isfinite(r):
-            return (math.inf, math.inf)
-        return (row.get("roll_escaped_frac") or 0.0, r)
-
-    best = [min((rank(r) for r in rows if r["step"] > 0), default=(math.inf, math.inf))]
-
-    def maybe_best(at: int, row: dict) -> None:
-        if save_best is not None and at > 0 and rank(row) < best[0]:
-            best[0] = rank(row)
-            save_best(at, row)
-
-    last = rows[-1] if rows else {}
-    if step == 0:
-        if main:
-            last = evaluate(0)
+    log = RunLog(cfg, output, rt.main, span.step)
+    last = log.rows[-1] if log.rows else {}
+    if span.step == 0:  # the untrained model's row
+        if rt.main:
+            last = log.add(evaluate(0, cfg, trainee, evals, span.acc, output.columns))
             print(f"step 0: val loss {last['val_loss']:.4f}", file=sys.stderr)
         rt.barrier()
-    model.train()
-    params = [p for p in model.parameters() if p.requires_grad]  # a LoRA model's frozen base has no grads
-    P, K = cfg.micro_batches, rt.world
-    mine = [None] if P == 1 else list(rt.parts(P))
-    feed = Prefetcher(batch_at, getattr(cfg, "data_workers", 0), mine, stop)
+    trainee.model.train()
+    parts = [None] if cfg.micro_batches == 1 else list(rt.parts(cfg.micro_batches))  # this process's micro-batches
+    feed = Prefetcher(trainee.batch_at, getattr(cfg, "data_workers", 0), parts, span.stop)
     try:
-        bar = tqdm(range(step, stop), initial=step, total=stop, desc=desc, file=sys.stderr,
-                   disable=not (progress and main), dynamic_ncols=True)
+        bar = tqdm(range(span.step, span.stop), initial=span.step, total=span.stop, desc=output.desc, file=sys.stderr,
+                   disable=not (output.progress and rt.main), dynamic_ncols=True)
         for s in bar:
-            t0 = time.perf_counter()
-            lr = lr_at(s, cfg, total)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            batches = feed.batches(s)
-            counts = [int((b.targets != -1).sum()) for b in batches]  # target tokens: what the loss averages over
-            n_all, tokens = sum(counts), sum(b.tokens for b in batches)
-            if K > 1:
-                n_all, tokens = (int(v) for v in rt.all_sum([n_all, tokens]))
-            t_data = time.perf_counter() - t0
-            optimizer.zero_grad(set_to_none=True)
-            step_loss = accumulate(batches, counts, n_all, loss_of, train_model, rt)
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            optimizer.step()
-            value = step_loss.item() if K == 1 else rt.all_sum([step_loss.item()])[0]
-            dt = time.perf_counter() - t0
-            acc["loss_sum"] += value
-            acc["loss_n"] += 1
-            acc["tokens"] += tokens
-            acc["seconds"] += dt
-            acc["data_seconds"] += t_data
+            loss, lr, tokens, dt = train_step(s, cfg, trainee, span, feed, rt)
             done = s + 1
-            if main:
-                board.step(done, value, lr)
-                bar.set_postfix(**postfix(s), loss=f"{acc['loss_sum'] / acc['loss_n']:.4f}",
+            if rt.main:
+                log.board.step(done, loss, lr)
+                bar.set_postfix(**output.postfix(s), loss=f"{span.acc['loss_sum'] / span.acc['loss_n']:.4f}",
                                 tok_s=f"{tokens / dt:,.0f}", refresh=False)
-            if done % cfg.eval_every == 0 or done == total:
-                if main:
-                    last = evaluate(done)
-                    maybe_best(done, last)
-                    stage = f" (stage {last['stage']})" if "stage" in last else ""
-                    bar.write(f"step {done}{stage}: train loss {last['train_loss']:.4f}, "
-                              f"val loss {last['val_loss']:.4f}, "
-                              f"vel RMSE {last['vel_rmse']:.2f} (constvel {last['constvel_vel_rmse']:.2f}), "
-                              f"parsed {last['parse_rate']:.1%}"
-                              + (f", rollout {last['roll_pos_rmse']:.1f} px (constvel "
-                                 f"{last['constvel_roll_pos_rmse']:.1f}), escaped {last['roll_escaped_frac']:.1%}"
-                                 if "roll_pos_rmse" in last else ""))
+            if done % cfg.eval_every == 0 or done == span.total:
+                if rt.main:
+                    last = log.add(evaluate(done, cfg, trainee, evals, span.acc, output.columns))
+                    log.keep_if_best(done, last)
+                    bar.write(eval_line(last))
                 rt.barrier()
-            if done % cfg.ckpt_every == 0 or done == stop:
-                rngs = rt.rng_states()  # every rank's, for a bit-for-bit --resume (a collective)
-                if main:
-                    state = {"optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(), "acc": dict(acc),
-                             "world_size": K}
-                    if rngs is not None:
-                        state["rank_rng"] = rngs
-                    save(done, state, last)
+            if done % cfg.ckpt_every == 0 or done == span.stop:
+                checkpoint(done, trainee, span, rt, output.save, last)
     finally:
         feed.close()
-        board.close()
+        log.board.close()
     bar.close()
     return last
+
+
+class RunLog:
+    """RUN/config.yaml, log.csv (the rows so far), the TensorBoard events and the best rollout so far.
+    Only rank 0 (main) writes: elsewhere it holds no rows and an idle Board."""
+
+    def __init__(self, cfg, output: Output, main: bool, step: int):
+        self.output, self.path = output, output.out / "log.csv"
+        self.rows: list[dict] = []
+        self.board = Board(output.out, False)
+        if main:
+            output.out.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, output.out / "config.yaml")
+            self.rows = read_log(self.path, step) if step else []  # from step 0: no row of an earlier start is kept
+            self.board = Board(output.out, getattr(cfg, "tensorboard", False))
+        self.best = min((rollout_rank(r) for r in self.rows if r["step"] > 0), default=(math.inf, math.inf))
+
+    def add(self, row: dict) -> dict:
+        self.rows.append(row)
+        write_log(self.path, self.rows, self.output.fields)
+        self.board.row(row)
+        return row
+
+    def keep_if_best(self, at: int, row: dict) -> None:
+        """output.save_best(at, row) when row's rollout is the best of the run so far."""
+        if self.output.save_best is not None and at > 0 and rollout_rank(row) < self.best:
+            self.best = rollout_rank(row)
+            self.output.save_best(at, row)
+
+
+def rollout_rank(row: dict) -> tuple:
+    """Lower is better: fewer escaped object-frames, then a lower rollout position RMSE; rows without one last."""
+    r = row.get("roll_pos_rmse")
+    if r is None or not math.isfinite(r):
+        return (math.inf, math.inf)
+    return (row.get("roll_escaped_frac") or 0.0, r)
+
+
+def evaluate(at: int, cfg, trainee: Trainee, evals: EvalSet, acc: dict, columns: Callable) -> dict:
+    """The log row of step `at`: the val loss, the train loss and speed since the last row (acc, then reset),
+    the model's and constvel's single-step and rollout metrics."""
+    trainee.model.eval()
+    row = {"step": at, **columns(at), "val_loss": evals.val_loss(trainee.eval_loss_of, cfg.batch_size),
+           "seconds": round(acc["seconds"], 3)}
+    if acc["loss_n"]:  # steps were taken since the last row
+        row.update(train_loss=acc["loss_sum"] / acc["loss_n"],
+                   tokens_per_s=acc["tokens"] / max(acc["seconds"], 1e-9),
+                   data_frac=acc["data_seconds"] / max(acc["seconds"], 1e-9))
+    row.update(step_metrics(trainee.predictor, evals.cases))
+    row.update(evals.rollout(trainee.predictor))
+    row.update({f"constvel_{k}": v for k, v in evals.constvel.items() if k != "parse_rate"})
+    trainee.model.train()
+    acc.update(new_acc())
+    return row
+
+
+def eval_line(row: dict) -> str:
+    """An evaluation's line under the progress bar."""
+    stage = f" (stage {row['stage']})" if "stage" in row else ""
+    return (f"step {row['step']}{stage}: train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}, "
+            f"vel RMSE {row['vel_rmse']:.2f} (constvel {row['constvel_vel_rmse']:.2f}), parsed {row['parse_rate']:.1%}"
+            + (f", rollout {row['roll_pos_rmse']:.1f} px (constvel {row['constvel_roll_pos_rmse']:.1f}), "
+               f"escaped {row['roll_escaped_frac']:.1%}" if "roll_pos_rmse" in row else ""))
+
+
+def train_step(s: int, cfg, trainee: Trainee, span: Span, feed: Prefetcher, rt) -> tuple[float, float, int, float]:
+    """Step s: its lr, this process's micro-batches (accumulate), clipping, the optimizer step; its loss,
+    tokens and time added to span.acc. -> (the global batch's loss, lr, its tokens, seconds)."""
+    import torch
+
+    t0 = time.perf_counter()
+    lr = lr_at(s, cfg, span.total)
+    for group in trainee.optimizer.param_groups:
+        group["lr"] = lr
+    batches = feed.batches(s)
+    counts = [int((b.targets != -1).sum()) for b in batches]  # target tokens: what the loss averages over
+    n_all, tokens = sum(counts), sum(b.tokens for b in batches)
+    if rt.world > 1:
+        n_all, tokens = (int(v) for v in rt.all_sum([n_all, tokens]))
+    t_data = time.perf_counter() - t0
+    trainee.optimizer.zero_grad(set_to_none=True)
+    step_loss = accumulate(batches, counts, n_all, trainee.loss_of, trainee.train_model, rt)
+    if cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(trainee.params, cfg.grad_clip)
+    trainee.optimizer.step()
+    loss = step_loss.item() if rt.world == 1 else rt.all_sum([step_loss.item()])[0]
+    dt = time.perf_counter() - t0
+    acc = span.acc
+    acc["loss_sum"] += loss
+    acc["loss_n"] += 1
+    acc["tokens"] += tokens
+    acc["seconds"] += dt
+    acc["data_seconds"] += t_data
+    return loss, lr, tokens, dt
+
+
+def checkpoint(done: int, trainee: Trainee, span: Span, rt, save: Callable, last: dict) -> None:
+    """save(done, train state, last row) on rank 0; the train state holds every rank's RNG (a collective),
+    for a bit-for-bit --resume."""
+    import torch
+
+    rngs = rt.rng_states()
+    if rt.main:
+        state = {"optimizer": trainee.optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+                 "acc": dict(span.acc), "world_size": rt.world}
+        if rngs is not None:
+            state["rank_rng"] = rngs
+        save(done, state, last)
 
 
 def accumulate(batches: list, counts: list[int], n_all: int, loss_of: Callable, train_model, rt):

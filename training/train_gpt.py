@@ -149,16 +149,8 @@ def train(cfg: TrainGPTConfig, data: str | Path, out: str | Path, *, resume: boo
         print(f"note: {out} has no complete checkpoint (the run was stopped before its first one): "
               "starting it over from step 0", file=sys.stderr)
     stop = loop.stop_step(stop, ck.step if ck else 0, cfg.steps, **span)
-    rt = distributed.start(cfg, loop.saved_world(ck.train_state if ck else None))  # checks; writes nothing
-    if rt.main:  # every rank has read its checkpoint (start is a rendezvous): now put the run's files right
-        loop.clear_debris(out, CHECKPOINTS)
-    try:
-        last = _run(cfg, data, out, ck, rt, stop, progress, train_ds, val_ds)
-    except BaseException:
-        rt.close(ok=False)
-        raise
-    rt.close()
-    return last
+    return loop.on_devices(cfg, out, CHECKPOINTS, ck.train_state if ck else None,
+                           lambda rt: _run(cfg, data, out, ck, rt, stop, progress, train_ds, val_ds))
 
 
 def _run(cfg: TrainGPTConfig, data, out: Path, ck, rt, stop: int, progress: bool, train_ds, val_ds) -> dict:
@@ -238,12 +230,12 @@ def _run(cfg: TrainGPTConfig, data, out: Path, ck, rt, stop: int, progress: bool
         save_checkpoint(out / "best", model, gpt_cfg, fmt, tok, step=at, meta={**loop.run_meta(cfg, data, row),
                         "chosen_by": {k: row.get(k) for k in ("roll_pos_rmse", "roll_escaped_frac")}})
 
-    last = loop.train_loop(
-        cfg, out, model, optimizer, evals, fields=LOG_FIELDS, desc="train gpt", step=step, acc=acc, stop=stop,
-        total=cfg.steps, batch_at=lambda s, part: sampler.batch(cfg.seed, s, part_size, part), loss_of=loss_of,
-        predictor=GPTPredictor(model, fmt, tok), save=save, progress=progress, save_best=save_best,
-        columns=lambda at: {"lr": loop.lr_at(at - 1, cfg, cfg.steps)} if at else {},  # no lr before the first step
-        runtime=rt, train_model=train_model, eval_loss_of=eval_loss_of)
+    trainee = loop.Trainee(model, optimizer, batch_at=lambda s, part: sampler.batch(cfg.seed, s, part_size, part),
+                           loss_of=loss_of, predictor=GPTPredictor(model, fmt, tok), train_model=train_model,
+                           eval_loss_of=eval_loss_of)
+    output = loop.Output(out, LOG_FIELDS, save=save, save_best=save_best, desc="train gpt", progress=progress,
+                         columns=lambda at: {"lr": loop.lr_at(at - 1, cfg, cfg.steps)} if at else {})  # no lr at 0
+    last = loop.train_loop(cfg, trainee, loop.Span(step, stop, cfg.steps, acc), evals, output, rt)
     if sampler.skipped:
         say(f"note: {sampler.skipped} examples longer than block_size {cfg.block_size} were skipped")
     return last

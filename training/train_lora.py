@@ -147,16 +147,8 @@ def train(cfg: TrainLoRAConfig, data: str | Path, out: str | Path, *, resume: bo
     if resume and src is None and distributed.is_main():
         print(f"note: {out} has no complete adapter checkpoint (the run was stopped before its first one): "
               "starting it over from step 0", file=sys.stderr)
-    rt = distributed.start(cfg, loop.saved_world(saved["state"] if saved else None))  # checks; writes nothing
-    if rt.main:  # every rank has read its checkpoint (start is a rendezvous): now put the run's files right
-        loop.clear_debris(out, CHECKPOINTS)
-    try:
-        last = _run(cfg, data, out, saved, rt, stop, progress, train_ds, val_ds)
-    except BaseException:
-        rt.close(ok=False)
-        raise
-    rt.close()
-    return last
+    return loop.on_devices(cfg, out, CHECKPOINTS, saved["state"] if saved else None,
+                           lambda rt: _run(cfg, data, out, saved, rt, stop, progress, train_ds, val_ds))
 
 
 def _run(cfg: TrainLoRAConfig, data, out: Path, saved: dict | None, rt, stop, progress: bool, train_ds,
@@ -223,12 +215,12 @@ def _run(cfg: TrainLoRAConfig, data, out: Path, saved: dict | None, rt, stop, pr
         save_adapter(out / "adapter", model, fmt, step=at, train_state=state,
                      meta={"base": cfg.base, **loop.run_meta(cfg, data, last)})
 
-    return loop.train_loop(
-        cfg, out, model, optimizer, evals, fields=LOG_FIELDS, desc="train lora", step=step, acc=acc, stop=stop,
-        total=curriculum.total,
+    trainee = loop.Trainee(
+        model, optimizer,
         batch_at=lambda s, part: curriculum.batch(cfg.seed, s, part_size, tokens.pad_id, part, cfg.micro_batches),
         loss_of=lambda batch: batch_loss(train_model, batch, device, rt.autocast, **no_cache),
         eval_loss_of=lambda batch: batch_loss(model, batch, device, rt.autocast),
-        predictor=HFPredictor(model, tok, fmt), columns=columns, save=save,
-        postfix=lambda s: {"stage": curriculum.stage_at(s).number}, progress=progress, runtime=rt,
-        train_model=train_model)
+        predictor=HFPredictor(model, tok, fmt), train_model=train_model)
+    output = loop.Output(out, LOG_FIELDS, columns=columns, save=save, desc="train lora", progress=progress,
+                         postfix=lambda s: {"stage": curriculum.stage_at(s).number})
+    return loop.train_loop(cfg, trainee, loop.Span(step, stop, curriculum.total, acc), evals, output, rt)
