@@ -2,10 +2,10 @@
 
 The text keys are TextFormat's fields (physics_llm/text/format.py), inherited through keys_of:
 their names, types and defaults are declared there alone, and the YAML keeps them flat
-(`view: object`, `--set encoding=walls`). TrainGPTConfig (gpt_config.py) inherits GPTConfig's
-fields the same way, and it and TrainLoRAConfig (lora_config.py) add their own keys. The keys
-with no default here get one in each subclass (trainer_defaults): the two models train with
-different batch sizes, learning rates and eval cadences (configs/train/*.yaml).
+(`view: object`, `--set encoding=walls`). TrainGPTConfig (gpt_config.py) adds the GPT's model
+keys and TrainLoRAConfig (lora_config.py) the adapter's. The keys with no default here get one
+in each subclass (trainer_defaults): the two models train with different batch sizes, learning
+rates and eval cadences (configs/train/*.yaml).
 """
 
 from __future__ import annotations
