@@ -105,8 +105,6 @@ def test_mp4_without_imageio_ffmpeg_is_one_line_and_writes_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json"]
 
 
-@pytest.mark.xfail(strict=True, reason="physics_llm/eval/harness.py's _write_gif still names every rollout "
-                                       "`.gif`; once it names it `.{cfg.video}`, drop this mark")
 def test_eval_video_mp4_writes_and_links_mp4s(tmp_path):
     pytest.importorskip("imageio_ffmpeg")
     scenes = tmp_path / "scenes.jsonl"

@@ -253,7 +253,7 @@ def _keep_conservation(res: EvalResult, suite: str, cases, r, model: str) -> Non
 def _write_gif(out_dir, suite: str, model: str, case, r, cfg: EvalConfig) -> tuple[str, str, str, str]:
     from physics_llm.gifs import write_comparison_gif
 
-    name = f"rollout_{slug(suite)}_{r.case_index}_{slug(model)}.gif"
+    name = f"rollout_{slug(suite)}_{r.case_index}_{slug(model)}.{cfg.video}"
     truth = case.traj[r.start:r.start + len(r.pred)]
     write_comparison_gif(case.scene, truth, r.pred, Path(out_dir) / name, parsed=r.parsed,
                          start_frame=r.start, title=f"{model} ({suite} {case.label})", fps=cfg.gif_fps)
