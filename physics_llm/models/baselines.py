@@ -45,27 +45,27 @@ class Ballistic(Predictor):
 
 
 class Walls(Predictor):
+    """The rule a residual text encoding is written against, alone (text/target.py base)."""
+
     name = "baseline:walls"
-
-    def _predict(self, scene: Scene, windows: np.ndarray, target_index: np.ndarray):
-        from physics_llm.sim.prior import wall_prior
-
-        last = windows[:, -1].astype(np.float64)
-        return wall_prior(scene, last), np.ones(last.shape[:2], dtype=bool)
-
-
-class Rest(Predictor):
-    name = "baseline:rest"
-    context = 2
+    encoding = "walls"
 
     def _predict(self, scene: Scene, windows: np.ndarray, target_index: np.ndarray):
         from physics_llm.text.target import base
 
-        return base(scene, windows, self.name.split(":")[1]), np.ones((windows.shape[0], windows.shape[2]), bool)
+        return base(scene, windows, self.encoding), np.ones((windows.shape[0], windows.shape[2]), dtype=bool)
+
+
+class Rest(Walls):
+    name = "baseline:rest"
+    encoding = "rest"
+    context = 2  # the rule reads the last two frames
 
 
 class Impulse(Rest):
     name = "baseline:impulse"
+    encoding = "impulse"
 
 
-BASELINES = {"copy": Copy, "constvel": ConstVel, "ballistic": Ballistic, "walls": Walls, "rest": Rest, "impulse": Impulse}
+BASELINES = {"copy": Copy, "constvel": ConstVel, "ballistic": Ballistic, "walls": Walls, "rest": Rest,
+             "impulse": Impulse}

@@ -14,11 +14,11 @@ REST_MAX px/s: a body resting on or sliding along something) keeps its last velo
 by it, as a pile at rest or a sliding box does from one frame to the next; the wall rule still
 acts on it once it would be more than REST_SINK (1 px, about what Pymunk lets a resting body
 sink) into a wall (without that, the rule alone let 2% of object-frames drift out of the world in
-100-frame rollouts). Free flight (a
-departure of 0) and an impact (a departure of hundreds of px/s) keep the wall rule. On 20 test
-scenes of data/ds2k (10 windows each) the rule alone gives single-step velocity RMSE 52.4 px/s
-(walls 52.8), median 0.00 (walls 3.29, copy 1.27) and on the steps in contact median 0.04
-(walls 4.91, copy 0.21): a resting body's target becomes a near-zero correction instead of
+100-frame rollouts). Free flight (a departure of 0) and an impact (a departure of hundreds
+of px/s) keep the wall rule. On 20 test scenes of data/ds2k (10 windows each) the rule alone
+gives single-step velocity RMSE 52.3 px/s (walls 52.8), median 0.00 (walls 3.29, copy 1.27)
+and on the steps in contact median 0.03 (walls 4.91, copy 0.21); 59% of those object-steps
+are all-zero targets (walls: 24%): a resting body's target becomes a near-zero correction instead of
 "undo the wall bounce the rule made up" (on the floor, free flight moves it into the wall and
 the wall rule bounces it).
 
@@ -26,8 +26,8 @@ the wall rule bounces it).
 bodies that overlaps, did not touch in the last frame, has at least one member in free flight
 (departure below REST_MIN) and approaches along the line of centres gets the impulse of a
 frictionless, spinless collision, J = (1 + e_i e_j) v_n / (1/m_i + 1/m_j), pair by pair in index
-order. On the same 20 test scenes: velocity RMSE at collision onsets 187 px/s (rest 247, walls
-246, copy 300), 229 on onsets away from the walls (rest 310), all object-steps 41.4 (rest 52.4);
+order. On the same 20 test scenes: velocity RMSE at collision onsets 186 px/s (rest 246, walls
+246, copy 300), 229 on onsets away from the walls (rest 310), all object-steps 41.3 (rest 52.3);
 in 100-frame rollouts from frame 0 the rule alone is 122 px off at step 100 (rest 177, walls
 177, copy 324) with no object-frame outside the world. The model writes what the rule misses
 (friction, spin, boxes' contact points, piles).
@@ -36,8 +36,8 @@ REST_MIN is 8 px/s, not lower, because training perturbs context velocities (tra
 Noise: a random walk of 2.9 px/s per step and axis at noise_vel 5): with 2 px/s, 79% of noisy
 free-flight bodies would switch to the rest rule, a choice the model would have to make out of
 the noise's digits (a first run with 2 px/s got worse single-step positions while its loss fell);
-with 8, 2%. On clean windows the two are alike (rule alone, 20 test scenes: velocity RMSE 52.4
-either way).
+with 8, 2% (both computed from the noise's normal distribution). On clean windows the two are
+alike (rule alone, 20 test scenes: velocity RMSE 52.4 either way).
 
 The rule, per wall a body's surface would cross after free flight (exact gap, boxes at their
 angle): the body is moved back along the wall's normal until it touches, and if it moves into
@@ -96,6 +96,11 @@ def rest_departure(scene: Scene, prev: np.ndarray, last: np.ndarray) -> np.ndarr
 def rest_prior(scene: Scene, prev: np.ndarray, last: np.ndarray) -> np.ndarray:
     """(..., N, 6) the last two context frames -> (..., N, 6) float64 next state: wall_prior, except
     that a body in lasting contact (REST_MIN <= departure <= REST_MAX) keeps its last velocity."""
+    return _rest(scene, prev, last)[0]
+
+
+def _rest(scene: Scene, prev: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """rest_prior's next state, and (..., N) each body's departure (which impulse_prior reads too)."""
     last = np.asarray(last, dtype=np.float64)
     out = free_flight(last, scene.gravity, scene.dt, scene.substeps)
     dep = rest_departure(scene, prev, last)
@@ -103,7 +108,7 @@ def rest_prior(scene: Scene, prev: np.ndarray, last: np.ndarray) -> np.ndarray:
     v = last[..., VX:VY + 1]
     out[..., VX:VY + 1] = np.where(rest[..., None], v, out[..., VX:VY + 1])
     out[..., X:Y + 1] = np.where(rest[..., None], last[..., X:Y + 1] + v * scene.dt, out[..., X:Y + 1])
-    return wall_bounce(scene, out, np.where(rest, REST_SINK, 0.0))
+    return wall_bounce(scene, out, np.where(rest, REST_SINK, 0.0)), dep
 
 
 def impulse_prior(scene: Scene, prev: np.ndarray, last: np.ndarray) -> np.ndarray:
@@ -112,12 +117,12 @@ def impulse_prior(scene: Scene, prev: np.ndarray, last: np.ndarray) -> np.ndarra
     from physics_llm.sim.geometry import pair_depths
 
     last = np.asarray(last, dtype=np.float64)
-    out = rest_prior(scene, prev, last)
+    out, dep = _rest(scene, prev, last)
     if scene.n < 2:
         return out
     shape = out.shape
     flat, before = out.reshape(-1, scene.n, 6), last.reshape(-1, scene.n, 6)
-    free = (rest_departure(scene, prev, last) < REST_MIN).reshape(-1, scene.n)
+    free = (dep < REST_MIN).reshape(-1, scene.n)
     t, i, j, _ = pair_depths(scene, flat)
     t0, i0, j0, _ = pair_depths(scene, before)
     n = scene.n

@@ -38,8 +38,8 @@ from physics_llm.sim.state import free_flight
 from physics_llm.text.units import MAX_DIGITS, SCALE, dequantize, quantize, quantize_diff
 
 ENCODINGS = ("residual", "absolute", "walls", "rest", "impulse")
-RESIDUALS = ("residual", "walls", "rest", "impulse")
-TWO_FRAMES = ("rest", "impulse")  # encodings whose rule reads the last two context frames  # encodings written as a difference from a rule's prediction
+RESIDUALS = ("residual", "walls", "rest", "impulse")  # encodings written as a difference from a rule's prediction
+TWO_FRAMES = ("rest", "impulse")  # encodings whose rule reads the last two context frames
 # Target field orders (TextFormat.order): the written line's columns as state columns. "state" is
 # x y vx vy angle w; "vel_first" writes vx vy w x y angle. Greedy decoding commits to the first
 # field before it sees the rest, and the field that decides "did a contact happen" is a velocity
