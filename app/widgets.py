@@ -269,6 +269,28 @@ class ListPicker:
             pygame.draw.rect(surface, PANEL_EDGE, (self.rect.right - 6, y, 3, bar_h), border_radius=2)
 
 
+def modal_list_event(owner, attr: str, event, on_pick) -> bool:
+    """One event for the modal ListPicker held in owner.<attr>: Esc (which also clears the owner's
+    message) or a click outside closes it; a pick closes it, then calls on_pick(index). Every key is
+    the list's while it is open, so none reaches the screen behind it."""
+    import pygame
+
+    picker = getattr(owner, attr)
+    if event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE:
+        setattr(owner, attr, None)
+        owner.say("")
+        return True
+    used = picker.handle(event)
+    if picker.picked is not None:
+        setattr(owner, attr, None)
+        on_pick(picker.picked)
+        return True
+    if event.type == pygame.MOUSEBUTTONDOWN and not picker.rect.collidepoint(event.pos):
+        setattr(owner, attr, None)
+        return True
+    return used or event.type == pygame.KEYDOWN
+
+
 def range_labels(lo: float, hi: float, fmt: str = "{:.3g}") -> tuple[str, str]:
     """Labels of a y range: `fmt`, with more significant digits until top and bottom differ."""
     labels = fmt.format(hi), fmt.format(lo)

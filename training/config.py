@@ -15,6 +15,7 @@ import typing
 from dataclasses import dataclass
 
 from physics_llm.errors import ConfigError
+from physics_llm.sim.physics import ONSET_PX_S
 from physics_llm.text import TextFormat
 
 
@@ -55,7 +56,7 @@ class TrainConfig(keys_of(TextFormat)):
     # than onset_px_s (collision onsets, 1% of object-steps holding 82% of the velocity error) are
     # drawn onset_weight times as often as the others.
     onset_weight: float = 10.0
-    onset_px_s: float = 50.0
+    onset_px_s: float = ONSET_PX_S
     # Noise on the context (training/examples.py, learning_to_simulate's idea): in a noise_frac
     # share of the examples, a random walk on the context velocities whose last step has std
     # noise_vel (px/s), integrated into the positions, plus one shift of every context position

@@ -369,22 +369,8 @@ class CompareState(State):
         self.say(f"{what}: click one, or Up/Down and Enter; Esc closes the list")
 
     def _picker_event(self, event) -> bool:
-        import pygame
-
-        if event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE:
-            self.picker = None
-            self.say("")
-            return True
-        used = self.picker.handle(event)
-        if self.picker.picked is not None:
-            spec = self.model_list[self.picker.picked]
-            self.picker = None
-            self.set_model(spec, self._picking)
-            return True
-        if event.type == pygame.MOUSEBUTTONDOWN and not self.picker.rect.collidepoint(event.pos):
-            self.picker = None
-            return True
-        return used or event.type == pygame.KEYDOWN  # the list is modal: keys do not reach the screen
+        return W.modal_list_event(self, "picker", event,
+                                  lambda i: self.set_model(self.model_list[i], self._picking))
 
     # ------------------------------------------------------------ layout
 

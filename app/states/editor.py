@@ -467,22 +467,7 @@ class EditorState(State):
         return False
 
     def _files_event(self, event) -> bool:
-        import pygame
-
-        if event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE:
-            self.files = None
-            self.say("")
-            return True
-        used = self.files.handle(event)
-        if self.files.picked is not None:
-            path, line = self._file_items[self.files.picked]
-            self.files = None
-            self.open_file(path, line)
-            return True
-        if event.type == pygame.MOUSEBUTTONDOWN and not self.files.rect.collidepoint(event.pos):
-            self.files = None
-            return True
-        return used or event.type == pygame.KEYDOWN  # modal
+        return W.modal_list_event(self, "files", event, lambda i: self.open_file(*self._file_items[i]))
 
     def _handle_at(self, pos) -> str | None:
         if self.selected is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from physics_llm.errors import ConfigError
+from physics_llm.sim.physics import ONSET_PX_S
 
 DEFAULT_BASELINES = ("baseline:copy", "baseline:constvel", "baseline:ballistic")
 # Upper limits, far above any real use: a typo such as --scenes-per-suite 100000000 is refused before
@@ -51,7 +52,7 @@ class EvalConfig:
     divergence_px: float = 10.0
     # Collision onset: |true velocity change - g*dt| above this (px/s). Gravity alone changes v by
     # 16 px/s per frame and resting contact jitters by a few px/s; an impact changes it by tens to hundreds.
-    onset_px_s: float = 50.0
+    onset_px_s: float = ONSET_PX_S
     # Outputs: comparison GIFs per model (the first `gifs` scenes of the first suite) and PNG plots.
     # video: gif, or mp4 (H.264 at gif_fps, up to 10000 frames; needs imageio-ffmpeg, the `video` extra).
     gifs: int = 1

@@ -32,6 +32,11 @@ def momentum(scene: Scene, states: np.ndarray) -> np.ndarray:
     return np.stack([(m * s[..., 2]).sum(-1), (m * s[..., 3]).sum(-1)], axis=-1)
 
 
+# Collision onset threshold (px/s), the default of every config that counts onsets (eval, training):
+# gravity alone changes v by 16 px/s a frame, resting contact jitters by a few, an impact by tens to hundreds.
+ONSET_PX_S = 50.0
+
+
 def onset_mask(prev_true: np.ndarray, true: np.ndarray, gravity, dt: float, threshold: float) -> np.ndarray:
     """(..., N) bool: the step prev -> true changed the velocity by more than gravity can.
 
