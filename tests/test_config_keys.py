@@ -1,7 +1,7 @@
 """The training configs' keys come from one source: TextFormat's fields, GPTConfig's, one default each.
 
-The text keys are inherited from TextFormat (config.keys_of); the GPT's model keys are declared in
-gpt_config.py (physics_llm/models/gpt.py loads torch) and checked here against GPTConfig; each
+The text keys are inherited from TextFormat (config.keys_of), the GPT's model keys from GPTConfig
+(physics_llm/models/gpt_config.py, a module without torch, so a config loads without it); each
 trainer's optimisation and evaluation defaults are one trainer_defaults call. A RUN/config.yaml
 written before any of that (tests/fixtures/old_run_config_*.yaml) still loads to the same config.
 """
@@ -37,13 +37,14 @@ def test_the_text_keys_are_text_format_s_fields_with_its_defaults(cls):
     assert [f.name for f in dataclasses.fields(cls)][:len(TEXT_KEYS)] == list(TEXT_KEYS)  # first, as before
 
 
-def test_the_model_keys_are_gpt_config_s_fields_with_its_defaults():
+def test_the_model_keys_are_gpt_config_s_fields_with_its_defaults(modules_after):
     from physics_llm.models.gpt import GPTConfig
 
     gpt = {name: (tp, default) for name, tp, default in described(GPTConfig) if name != "vocab_size"}
     assert set(MODEL_KEYS) == set(gpt)
     assert {name: (tp, default) for name, tp, default in described(TrainGPTConfig, MODEL_KEYS)} == gpt
     assert GPTConfig(vocab_size=64, **load_config(TrainGPTConfig).model_kwargs()) == GPTConfig()
+    assert "torch" not in modules_after("from training.gpt_config import TrainGPTConfig")
 
 
 def test_each_trainer_has_its_own_defaults_for_the_keys_without_one():

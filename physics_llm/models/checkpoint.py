@@ -263,7 +263,7 @@ MAX_GPT = {"vocab_size": 1 << 16, "block_size": 1 << 16, "n_layer": 256, "n_head
 
 def _gpt_config(d: Path, cfg_d):
     """GPTConfig from gpt_config.json, every field checked (a string or a zero would fail deep in torch)."""
-    from physics_llm.models.gpt import GPTConfig
+    from physics_llm.models.gpt_config import GPTConfig
 
     where = d / "gpt_config.json"
     known = {f.name: f for f in fields(GPTConfig)}

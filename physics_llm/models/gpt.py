@@ -13,21 +13,12 @@ forward of length 1 (docs/DESIGN.md "Measured facts": 15 -> 280 tokens/s at batc
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-
-@dataclass
-class GPTConfig:
-    vocab_size: int = 64  # >= the tokenizer's 49 symbols, rounded up
-    block_size: int = 384  # max tokens of prompt + target (object view: prompts <= ~330 chars)
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    dropout: float = 0.0
+from physics_llm.models.gpt_config import GPTConfig  # the model's shape, torch-free (its own module)
 
 
 class KVCache:
