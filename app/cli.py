@@ -68,6 +68,10 @@ def run_app(args) -> int:
     cfg = load_config(AppConfig, config, args.sets, extra={"width": w, "height": h,
                                                            "model": models[0] if models else None})
     models = models or [cfg.model]
+    from physics_llm.models.registry import check_spec
+
+    for spec in models:  # a bad spec is one line before a window or a model worker exists
+        check_spec(spec)
     if args.frames is not None and args.frames < 1:
         raise UserError(f"--frames must be >= 1, got {args.frames}")
     if args.live_seconds is not None and not args.live_seconds > 0:

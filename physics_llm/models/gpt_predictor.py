@@ -72,6 +72,23 @@ def checkpoint_options(path: str) -> dict:
     return d
 
 
+def check_decoding(samples=1, beams=1) -> None:
+    """UserError unless samples and beams are whole numbers in range and not both above 1."""
+    for key, v in (("samples", samples), ("beams", beams)):
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= OPTIONS[key]:
+            raise UserError(f"gpt: {key} must be a whole number 1..{OPTIONS[key]} (1 = greedy), got {v!r}")
+    if samples > 1 and beams > 1:
+        raise UserError(f"gpt: samples={samples} and beams={beams} do not combine: choose one (beams=1 with "
+                        f"samples, or samples=1 with beams)")
+
+
+def decoding_of(path: str, options: dict) -> dict:
+    """The decoding a spec gets: its own options, else the checkpoint's decoding.json; checked."""
+    chosen = options or checkpoint_options(path)  # the spec decides: its options replace the checkpoint's
+    check_decoding(**chosen)
+    return chosen
+
+
 class GPTPredictor(TextPredictor):
     """A GPT, its text format and tokenizer as a Predictor. Puts the model in eval mode (no dropout);
     a training loop that evaluates with it switches back with model.train()."""
@@ -80,12 +97,7 @@ class GPTPredictor(TextPredictor):
 
     def __init__(self, model, fmt: TextFormat, tokenizer: DigitTokenizer, batch_size: int = DEFAULT_BATCH,
                  samples: int = 1, seed: int = 0, beams: int = 1):
-        for key, v in (("samples", samples), ("beams", beams)):
-            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= OPTIONS[key]:
-                raise UserError(f"gpt: {key} must be a whole number 1..{OPTIONS[key]} (1 = greedy), got {v!r}")
-        if samples > 1 and beams > 1:
-            raise UserError(f"gpt: samples={samples} and beams={beams} do not combine: choose one (beams=1 with "
-                            f"samples, or samples=1 with beams)")
+        check_decoding(samples, beams)
         super().__init__(fmt, batch_size, samples)
         self.seed = seed
         self.beams = beams
@@ -101,11 +113,9 @@ class GPTPredictor(TextPredictor):
         from physics_llm.models.checkpoint import load_checkpoint
 
         path, options = parse_options(str(spec))
+        decoding = decoding_of(path, options)
         ck = load_checkpoint(path)
-        defaults = checkpoint_options(path)
-        if options:  # the spec decides: its options replace the checkpoint's
-            defaults = {}
-        p = cls(ck.model, ck.fmt, ck.tokenizer, batch_size, **{**defaults, **options})
+        p = cls(ck.model, ck.fmt, ck.tokenizer, batch_size, **decoding)
         p.name = f"gpt:{spec}"
         return p
 

@@ -38,9 +38,20 @@ def _need(module: str, kind: str) -> None:
         raise UserError(f"'{kind}:' models need {module}: pip install -e '.[train]' (or `make setup`)")
 
 
-def _gpt(arg: str) -> Predictor:
+def _check_gpt(arg: str) -> None:
+    """The spec's form, options and decoding.json, and that the checkpoint directory is there (no torch)."""
     if not arg:
         raise UserError("'gpt' needs a checkpoint directory: gpt:PATH (e.g. gpt:assets/checkpoints/gpt-small)")
+    from physics_llm.models.checkpoint import _resolve
+    from physics_llm.models.gpt_predictor import decoding_of, parse_options
+
+    path, options = parse_options(arg)
+    decoding_of(path, options)
+    _resolve(Path(path))
+
+
+def _gpt(arg: str) -> Predictor:
+    _check_gpt(arg)
     _need("torch", "gpt")
     from physics_llm.models.gpt_predictor import GPTPredictor
 
@@ -188,11 +199,29 @@ SPEC_HELP = ("baseline:copy, baseline:constvel, baseline:ballistic, oracle, gpt:
              "hf:PATH_OR_ID, hf:BASE@ADAPTER_DIR")
 
 
-def load_predictor(spec: str) -> Predictor:
-    """'baseline:constvel' -> a Predictor. Errors name the spec and the valid kinds."""
+def _kind(spec: str) -> tuple[str, str]:
     kind, _, arg = spec.partition(":")
     if kind not in KINDS:
         raise UserError(f"unknown model spec {spec!r} (kinds: {', '.join(KINDS)}; e.g. {SPEC_HELP})")
+    return kind, arg
+
+
+# What each kind can check before loading anything (the rules build in microseconds, so they are built).
+CHECKS: dict[str, Callable[[str], object]] = {"baseline": _baseline, "oracle": _oracle, "gpt": _check_gpt,
+                                              "hf": check_hf_spec}
+
+
+def check_spec(spec: str) -> None:
+    """The UserError load_predictor would raise for a bad kind, name, option or missing file, found
+    without loading a model (milliseconds, no torch): the app checks its --model specs this way
+    before it opens a window or starts a model worker."""
+    kind, arg = _kind(spec)
+    CHECKS[kind](arg)
+
+
+def load_predictor(spec: str) -> Predictor:
+    """'baseline:constvel' -> a Predictor. Errors name the spec and the valid kinds."""
+    kind, arg = _kind(spec)
     p = KINDS[kind](arg)
     p.name = spec
     return p
