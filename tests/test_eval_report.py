@@ -8,13 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from PIL import Image
 
 from physics_llm.config import load_config
 from physics_llm.eval.config import EvalConfig
 from physics_llm.eval.harness import evaluate
 from physics_llm.eval.report import markdown_table, write_report
-from physics_llm.gifs import write_comparison_gif
+from physics_llm.gifs import read_video, write_comparison_gif
 
 MODELS = ["oracle", "baseline:copy", "baseline:constvel", "baseline:ballistic"]
 SUITES = ["in_dist", "ood:zero_gravity"]
@@ -69,9 +68,9 @@ def test_gif_has_the_rollout_frames_and_three_panels(report):
     out, res = report
     assert len(res.gifs) == len(MODELS)  # gifs=1: one per model, from the first suite
     scale = inspect.signature(write_comparison_gif).parameters["scale"].default
-    with Image.open(out / res.gifs[0][3]) as im:
-        assert im.n_frames == 3 + 12  # context + horizon
-        assert im.size[0] == 3 * round(800 * scale)
+    frames = read_video(out / res.gifs[0][3])  # (frames, H, W, 3)
+    assert frames.shape[0] == 3 + 12  # context + horizon
+    assert frames.shape[2] == 3 * round(800 * scale)
     assert (out / res.gifs[0][3]).stat().st_size < 2_000_000
 
 

@@ -1,4 +1,4 @@
-"""Gallery screen: eval reports, their PNG plots and GIFs, the report's text.
+"""Gallery screen: eval reports, their PNG plots, GIFs and MP4 videos, the report's text.
 
 Every directory holding a report.md under reports_dir and the gallery_dirs (the shipped
 checkpoints' eval reports in assets/checkpoints/*/eval, training runs in runs/) is listed,
@@ -6,6 +6,10 @@ newest first.
 
 GIFs play by decoding one frame at a time with PIL (a 100-frame comparison GIF
 held as surfaces would take over 100 MB); each frame is shown for its own duration.
+MP4s (`eval --video mp4`) play the same way, one frame at a time from an ffmpeg reader
+(imageio-ffmpeg; restarted when the video wraps to its first frame), each frame shown
+1/fps seconds. A file that cannot be opened (damaged, half-written, an MP4 without
+imageio-ffmpeg) is reported on the status line and skipped.
 """
 
 from __future__ import annotations
@@ -65,6 +69,123 @@ class Media:
             self._surface = s if self.scale == 1.0 else pygame.transform.smoothscale(s, self.size)
         return self._surface
 
+    def close(self) -> None:
+        self.image.close()
+
+
+def _ffmpeg_error(e: Exception) -> str:
+    """ffmpeg's long error (its whole stderr) in one line: the first line and ffmpeg's last word."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip() and not line.startswith("===")]
+    if not lines:
+        return f"not a readable MP4 ({type(e).__name__})"
+    return lines[0] if len(lines) == 1 else f"{lines[0]} ({lines[-1]})"
+
+
+class Video:
+    """An MP4 scaled to fit a (w, h) box, with Media's interface: decoded one frame at a time by an
+    ffmpeg reader (imageio-ffmpeg), each frame shown 1/fps seconds (the file's frame rate).
+
+    OSError if the file cannot be played (damaged, half-written, imageio-ffmpeg missing)."""
+
+    def __init__(self, path: Path, fit: tuple[int, int]):
+        try:
+            import imageio_ffmpeg
+
+            imageio_ffmpeg.get_ffmpeg_exe()
+        except (ImportError, RuntimeError):
+            from physics_llm.gifs import FFMPEG_HINT
+
+            raise OSError(f"playing an MP4 needs ffmpeg; {FFMPEG_HINT}") from None
+        self._ffmpeg = imageio_ffmpeg
+        self.path = path
+        self._reader = None
+        try:  # decodes the file once (ffmpeg, no frames kept): the count the "frame i/N" label needs
+            self.frames = int(imageio_ffmpeg.count_frames_and_secs(str(path))[0])
+        except (OSError, RuntimeError, ValueError) as e:
+            raise OSError(_ffmpeg_error(e)) from None
+        if self.frames < 1:
+            raise OSError("the video has no frames")
+        meta = self._restart()
+        fps = float(meta.get("fps") or 0.0)
+        self.fps = fps if fps > 0 else 10.0
+        w, h = self._wh
+        self.scale = min(1.0, fit[0] / w, fit[1] / h)
+        self.size = (max(1, int(w * self.scale)), max(1, int(h * self.scale)))
+        self.clock = 0.0
+        self._surface = None
+
+    @property
+    def duration(self) -> float:
+        """Seconds the current frame is shown: 1/fps."""
+        return 1.0 / self.fps
+
+    def _restart(self) -> dict:
+        """A new reader at frame 0 (the old one's ffmpeg stopped): its metadata; the first frame is read."""
+        self.close()
+        try:
+            self._reader = self._ffmpeg.read_frames(str(self.path))
+            meta = next(self._reader)
+            w, h = (int(v) for v in meta["size"])
+            self._wh = (w, h)
+        except (OSError, RuntimeError, ValueError, KeyError, StopIteration) as e:
+            self.close()
+            raise OSError(_ffmpeg_error(e)) from None
+        frame = self._read()
+        if frame is None:
+            self.close()
+            raise OSError("the video has no frames")
+        self.index, self._frame = 0, frame
+        return meta
+
+    def _read(self):
+        """The reader's next frame as (H, W, 3) uint8, None at the end. OSError if ffmpeg fails."""
+        try:
+            raw = next(self._reader)
+        except StopIteration:
+            return None
+        except (RuntimeError, ValueError) as e:
+            raise OSError(_ffmpeg_error(e)) from None
+        w, h = self._wh
+        return np.frombuffer(raw, dtype=np.uint8).reshape(h, w, 3)
+
+    def advance(self, dt: float) -> None:
+        if self.frames < 2:
+            return
+        self.clock += dt
+        while self.frames > 1 and self.clock >= self.duration:
+            self.clock -= self.duration
+            try:
+                frame = self._read() if self.index + 1 < self.frames else None
+                if frame is not None:
+                    self.index, self._frame = self.index + 1, frame
+                else:  # past the last frame: back to frame 0 with a new reader
+                    if self.index + 1 < self.frames:  # the file ended before the count said
+                        self.frames = self.index + 1
+                    self._restart()
+            except OSError:  # the file went away or broke while playing: stay on the frame shown
+                self.frames = 1
+                self.close()
+            self._surface = None
+
+    def surface(self):
+        if self._surface is None:
+            import pygame
+
+            s = to_surface(self._frame)
+            self._surface = s if self.scale == 1.0 else pygame.transform.smoothscale(s, self.size)
+        return self._surface
+
+    def close(self) -> None:
+        """Stop the reader's ffmpeg (also done when the Video is garbage-collected)."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+
+def open_media(path: Path, fit: tuple[int, int]) -> Media | Video:
+    """The player for `path` by its suffix: Video for .mp4, Media (PIL) for PNG and GIF."""
+    return Video(path, fit) if path.suffix.lower() == ".mp4" else Media(path, fit)
+
 
 def find_reports(dirs: list[str]) -> list[Path]:
     """Directories holding a report.md under `dirs` (missing ones skipped; hidden, temporary and
@@ -94,7 +215,7 @@ class GalleryState(State):
         self.current: Path | None = None
         self.media_paths: list[Path] = []
         self.media_index = 0
-        self.media: Media | None = None
+        self.media: Media | Video | None = None
         self.text: list[str] = []
         self.text_top = 0
         self._scanned = 0.0
@@ -146,12 +267,13 @@ class GalleryState(State):
         return str(p)
 
     def open(self, report: Path | None) -> None:
-        """Show a report directory: its PNGs then GIFs, and the first lines of report.md."""
+        """Show a report directory: its PNGs, GIFs then MP4s, and the first lines of report.md."""
         self.current, self.media_index, self.text_top = report, 0, 0
         if report is None:
-            self.media_paths, self.media, self.text = [], None, []
+            self._close_media()
+            self.media_paths, self.text = [], []
             return
-        self.media_paths = sorted(report.glob("*.png")) + sorted(report.glob("*.gif"))
+        self.media_paths = [p for ext in ("png", "gif", "mp4") for p in sorted(report.glob(f"*.{ext}"))]
         try:
             with (report / "report.md").open() as f:
                 self.text = [line.rstrip("\n") for _, line in zip(range(TEXT_LINES), f)]
@@ -161,14 +283,19 @@ class GalleryState(State):
             self.list.set_items(self.list.items, self.reports.index(report))
         self.show(0)
 
-    def show(self, i: int) -> None:
-        if not self.media_paths:
+    def _close_media(self) -> None:
+        if self.media is not None:
+            self.media.close()
             self.media = None
+
+    def show(self, i: int) -> None:
+        self._close_media()
+        if not self.media_paths:
             return
         self.media_index = i % len(self.media_paths)
         path = self.media_paths[self.media_index]
         try:
-            self.media = Media(path, (self.media_rect.width - 16, self.media_rect.height - 16))
+            self.media = open_media(path, (self.media_rect.width - 16, self.media_rect.height - 16))
         except OSError as e:  # a half-written or damaged file: say so, keep the gallery going
             self.media = None
             self.say(f"cannot open {path}: {e}", error=True)
