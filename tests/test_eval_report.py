@@ -84,7 +84,11 @@ def test_best_value_is_bold_and_oracle_is_not_ranked():
 
 
 def test_default_yaml_equals_the_dataclass_defaults():
-    from_yaml = load_config(EvalConfig, Path(__file__).parents[1] / "configs/eval/default.yaml")
+    import yaml
+
+    path = Path(__file__).parents[1] / "configs/eval/default.yaml"
+    assert list(yaml.safe_load(path.read_text())) == [f.name for f in fields(EvalConfig)]  # every key, in order
+    from_yaml = load_config(EvalConfig, path)
     defaults = EvalConfig()
     assert {f.name: getattr(from_yaml, f.name) for f in fields(EvalConfig)} == \
         {f.name: getattr(defaults, f.name) for f in fields(EvalConfig)}
