@@ -59,18 +59,12 @@ class World:
         self._sorted_ids = ids[self._order]
         self._buf = pb.Buffer()
         self._abuf = pb.Buffer()
-        # pymunk.batch.get_space_* allocate a cffi struct per call; these are reused instead
-        # (800 arbiter reads per scene: the per-call cost was a third of the stepping time).
-        # Pymunk 7.3's public calls are measurably slower, so this private path stays: with
-        # get_space_arbiters after every substep and get_space_bodies every frame, simulate()
-        # took 1.05-1.08x the CPU time (30 default scenes, order alternated, best of 9); a call
-        # costs 1.6 us against 0.7 (arbiters) and 2.9 against 1.3 (bodies). Public body reads
-        # alone would still leave the arbiter reads on pymunk's internals.
-        self._body_data = pb.ffi.new("pmBatchedData *")
-        self._body_data.fields = _BODY_FIELDS.value
-        self._body_data.floatArray = self._buf._float_arr
-        self._body_data.intArray = self._buf._int_arr
-        self._body_iter = pb.ffi.addressof(pb.lib, "pmSpaceBodyGetIteratorFuncBatched")
+        # Bodies are read once a frame through pymunk.batch's public get_space_bodies. Arbiters are
+        # read after every substep (800 reads a scene), and there the public get_space_arbiters,
+        # which allocates a cffi struct per call, costs 1.6 us against 0.7 for this reused one:
+        # simulate() took 1.10x the CPU time with it (30 default scenes, interleaved, best of 7)
+        # and bench_sim.py's ratio to pure stepping went from 1.13 to 1.34 (target <= 1.3), so
+        # the arbiter reads stay on pymunk's internals (pb.lib, Buffer._int_arr).
         self._arb_data = pb.ffi.new("pmBatchedData *")
         self._arb_data.fields = _ARB_FIELDS.value
         self._arb_data.floatArray = self._abuf._float_arr
@@ -87,7 +81,7 @@ class World:
 
     def _read_bodies(self) -> None:
         """Append x, y, angle, vx, vy, w of every listed body to self._buf (no clear)."""
-        pb.lib.cpSpaceEachBody(self.space._space, self._body_iter, self._body_data)
+        pb.get_space_bodies(self.space, _BODY_FIELDS, self._buf)
 
     def _states(self) -> np.ndarray:
         """Everything read into self._buf so far -> (K, N, 6) float32 in state order."""
