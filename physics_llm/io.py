@@ -302,14 +302,31 @@ def swap_dir(path: str | Path, fill: Callable[[Path], None]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     fault("swap-filled", path.name)
+    replace_dir(tmp, path)
+    _remove_parts(path, "old")  # left by a swap killed between its renames; PATH is newer now
+
+
+def replace_dir(tmp: str | Path, path: str | Path) -> None:
+    """Rename the filled directory `tmp` to PATH, replacing what is there whole: PATH is first renamed
+    to PATH.old-<pid>, and deleted once tmp is in place; if tmp cannot be renamed, the old PATH is put
+    back. A kill between the two renames leaves PATH.old-<pid> beside the whole tmp (recover_dir puts a
+    swap_dir right). The one directory swap of every writer (swap_dir, eval's report directory)."""
+    tmp, path = Path(tmp), Path(path)
     old = path.with_name(f"{path.name}.old-{os.getpid()}")
-    if path.exists() or path.is_symlink():
+    moved = path.exists() or path.is_symlink()
+    if moved:
+        _remove_parts(path, "old")  # PATH exists, so any PATH.old-* of a dead process is older
         path.rename(old)
         fault("swap-moved", path.name)
-    tmp.rename(path)
+    try:
+        tmp.rename(path)
+    except BaseException:
+        if moved:
+            old.rename(path)
+        raise
     _fsync_dir(path.parent)
-    shutil.rmtree(old, ignore_errors=True)
-    _remove_parts(path, "old")  # left by a swap killed between its renames; PATH is newer now
+    if moved:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def swapped_dir(path: str | Path, complete: Callable[[Path], bool]) -> Path | None:

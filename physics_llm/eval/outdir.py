@@ -6,20 +6,20 @@ followed) and renamed to --out at the end; on any error the temp directory is re
 so --out never holds half a report, and the temps a killed run left (its process gone)
 are removed by the next run. An existing non-empty --out is refused unless --force,
 and --force only replaces a directory that holds a previous report (metrics.csv or
-report.md), never an arbitrary one. A --out inside a dataset directory is refused
-before any work.
+report.md), never an arbitrary one: it is renamed aside and deleted once the new one is
+in place (io.replace_dir, the swap every writer uses). A --out inside a dataset directory is
+refused before any work.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from physics_llm.errors import UserError
-from physics_llm.io import atomic_dir, check_out_dir, refuse_dataset_target, temp_dir
+from physics_llm.io import atomic_dir, check_out_dir, refuse_dataset_target, replace_dir
 
 REPORT_MARKERS = ("metrics.csv", "report.md")
 
@@ -47,17 +47,7 @@ def staged_dir(out: str | Path, force: bool = False) -> Iterator[Path]:
     with atomic_dir(out) as tmp:
         yield tmp
     try:
-        if out.is_dir() and any(out.iterdir()):
-            old = temp_dir(out, hidden=True)  # a fresh, exclusive name to park the old report under
-            os.replace(out, old / "report")
-            try:
-                os.replace(tmp, out)
-            except BaseException:
-                os.replace(old / "report", out)  # put the old report back
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)  # out absent or an empty directory
+        replace_dir(tmp, out)  # an old report is replaced whole, or put back if the rename fails
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
