@@ -229,7 +229,7 @@ def load_train_state(path: Path) -> dict:
     return state
 
 
-def _resolve(path: Path) -> Path:
+def resolve_checkpoint(path: Path) -> Path:
     """PATH, or the old copy a save killed between its two renames left behind."""
     if path.is_dir():
         return path
@@ -317,7 +317,7 @@ def load_checkpoint(path, *, with_train_state: bool = False, device: str | None 
     from physics_llm.models.gpt import GPT
 
     given = Path(path)
-    d = _resolve(given)
+    d = resolve_checkpoint(given)
     missing = [f for f in FILES if not (d / f).is_file()]
     weights = weights_file(d)
     if weights is None:
@@ -364,7 +364,7 @@ def convert_weights(path) -> Path:
     from physics_llm.io import atomic_path
 
     ck = load_checkpoint(path)
-    d = _resolve(Path(path))
+    d = resolve_checkpoint(Path(path))
     out = d / WEIGHTS
     with atomic_path(out) as tmp:
         save_weights(ck.model, tmp)

@@ -42,12 +42,12 @@ def _check_gpt(arg: str) -> None:
     """The spec's form, options and decoding.json, and that the checkpoint directory is there (no torch)."""
     if not arg:
         raise UserError("'gpt' needs a checkpoint directory: gpt:PATH (e.g. gpt:assets/checkpoints/gpt-small)")
-    from physics_llm.models.checkpoint import _resolve
+    from physics_llm.models.checkpoint import resolve_checkpoint
     from physics_llm.models.gpt_predictor import decoding_of, parse_options
 
     path, options = parse_options(arg)
     decoding_of(path, options)
-    _resolve(Path(path))
+    resolve_checkpoint(Path(path))
 
 
 def _gpt(arg: str) -> Predictor:
