@@ -9,6 +9,8 @@ walls:     ballistic, then a bounce off any wall the body would cross (physics_l
 rest:      walls, except that a body in lasting contact (its last step departed from free flight
            by 8-60 px/s) keeps its last velocity: the rule of the `rest` encoding.
 impulse:   rest, plus a frictionless impulse for every new body-body contact: the `impulse` rule.
+touch:     impulse, its rest case only for a body that touches something after free flight: the
+           `touch` rule.
 """
 
 from __future__ import annotations
@@ -67,5 +69,10 @@ class Impulse(Rest):
     encoding = "impulse"
 
 
+class Touch(Rest):
+    name = "baseline:touch"
+    encoding = "touch"
+
+
 BASELINES = {"copy": Copy, "constvel": ConstVel, "ballistic": Ballistic, "walls": Walls, "rest": Rest,
-             "impulse": Impulse}
+             "impulse": Impulse, "touch": Touch}

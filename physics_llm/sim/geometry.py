@@ -111,6 +111,12 @@ def pair_depths(scene: Scene, states: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def _depths(circle, a, b, si: np.ndarray, sj: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """(M, 6) states of bodies i and j (M pairs) -> (M,) penetration depth, clipped at 0."""
+    return np.maximum(_signed_depths(circle, a, b, si, sj, i, j), 0.0)
+
+
+def _signed_depths(circle, a, b, si: np.ndarray, sj: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """(M,) penetration depth of each pair, negative when apart (minus the gap for circles and
+    box-circle pairs; for two boxes minus the widest separating-axis gap, at most the true gap)."""
     out = np.zeros(len(i))
     ci, cj = circle[i], circle[j]
     cc = ci & cj
@@ -128,7 +134,7 @@ def _depths(circle, a, b, si: np.ndarray, sj: np.ndarray, i: np.ndarray, j: np.n
     bb = ~ci & ~cj
     if bb.any():
         out[bb] = _box_box(si[bb], a[i[bb]], b[i[bb]], sj[bb], a[j[bb]], b[j[bb]])
-    return np.maximum(out, 0.0)
+    return out
 
 
 def _box_circle(box: np.ndarray, hx: np.ndarray, hy: np.ndarray, circ: np.ndarray, r: np.ndarray) -> np.ndarray:
@@ -154,6 +160,34 @@ def _box_box(bi: np.ndarray, ai: np.ndarray, hi: np.ndarray, bj: np.ndarray, aj:
         sj = aj * np.abs(ux * np.cos(tj) + uy * np.sin(tj)) + hj * np.abs(uy * np.cos(tj) - ux * np.sin(tj))
         best = np.minimum(best, si + sj - np.abs(dx * ux + dy * uy))
     return best
+
+
+def touching(scene: Scene, states: np.ndarray, margin: float) -> np.ndarray:
+    """(T, N, 6) -> (T, N) bool: the body's surface is within `margin` px of a wall or of another
+    body (or overlaps it); invalid bodies touch nothing."""
+    s = np.asarray(states, np.float64)
+    if s.ndim != 3 or s.shape[1:] != (scene.n, 6):
+        raise ValueError(f"states must be (T, {scene.n}, 6), got {s.shape}")
+    ok = valid_bodies(scene, s)
+    out = np.zeros(s.shape[:2], bool)
+    if scene.walls is not None:
+        with np.errstate(invalid="ignore"):
+            out |= ok & (wall_gaps(scene, s).min(-1) < margin)
+    if scene.n < 2:
+        return out
+    circle, a, b = _dims(scene)
+    bound = np.hypot(a, b)
+    bound[circle] = a[circle]
+    pos = np.where(ok[..., None], s[..., X:Y + 1], 0.0)
+    iu, ju = np.triu_indices(scene.n, k=1)
+    d2 = ((pos[:, ju] - pos[:, iu]) ** 2).sum(-1)  # (T, P)
+    near = (d2 < (bound[iu] + bound[ju] + margin) ** 2) & ok[:, iu] & ok[:, ju]
+    t, k = np.nonzero(near)
+    i, j = iu[k], ju[k]
+    close = _signed_depths(circle, a, b, s[t, i], s[t, j], i, j) > -margin
+    out[t[close], i[close]] = True
+    out[t[close], j[close]] = True
+    return out
 
 
 def body_depths(scene: Scene, states: np.ndarray) -> np.ndarray:

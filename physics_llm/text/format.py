@@ -37,7 +37,8 @@ class TextFormat:
                       state minus free flight with wall bounces, physics_llm/sim/prior.py), or
                       "rest" (as walls, and a body in lasting contact keeps its last velocity in
                       the rule; needs context >= 2), or "impulse" (as rest, plus an impulse for
-                      every new body-body contact; context >= 2).
+                      every new body-body contact; context >= 2), or "touch" (as impulse,
+                      the rest case only for bodies touching something after free flight).
     context:          C, past frames in the prompt (the last one is the frame before the target).
     neighbours:       object view: at most this many nearest neighbours.
     neighbour_radius: object view: px; a wall or a neighbour is listed when the gap to it is at
@@ -67,7 +68,7 @@ class TextFormat:
         if not isinstance(self.gaps, bool):
             raise ConfigError(f"text gaps must be true or false, got {self.gaps!r}")
         if self.version == 1 and (self.order != "state" or self.gaps or self.encoding in ("walls",) + TWO_FRAMES):
-            raise ConfigError("text order, gaps and the walls, rest and impulse encodings are version 2 fields: set version: 2 "
+            raise ConfigError("text order, gaps and the walls, rest, impulse and touch encodings are version 2 fields: set version: 2 "
                               "(version 1 is the original format: order state, gaps false, residual or absolute)")
         if self.view not in VIEWS:
             raise ConfigError(f"text view must be one of {', '.join(VIEWS)}, got {self.view!r}")

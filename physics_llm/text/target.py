@@ -14,6 +14,8 @@ Encodings (docs/DESIGN.md "Text"):
   pile's target is a near-zero correction. Needs two context frames.
 - impulse: as rest, and a new body-body contact gets a frictionless impulse along the line of
   centres in the rule (sim/prior.impulse_prior). Needs two context frames.
+- touch: as impulse, and the rest case needs the body to touch something after free flight
+  (sim/prior.touch_prior), so a body leaving a contact is in free flight in the rule.
 - residual: quantize_diff(next state, free_flight(last context frame)), i.e. the
   difference is taken in float64 and then rounded (the angle difference wrapped
   first). In free flight it is exactly zero: float32 storage moves the two states
@@ -37,9 +39,9 @@ from physics_llm.sim.scene import Scene
 from physics_llm.sim.state import free_flight
 from physics_llm.text.units import MAX_DIGITS, SCALE, dequantize, quantize, quantize_diff
 
-ENCODINGS = ("residual", "absolute", "walls", "rest", "impulse")
-RESIDUALS = ("residual", "walls", "rest", "impulse")  # encodings written as a difference from a rule's prediction
-TWO_FRAMES = ("rest", "impulse")  # encodings whose rule reads the last two context frames
+ENCODINGS = ("residual", "absolute", "walls", "rest", "impulse", "touch")
+RESIDUALS = ("residual", "walls", "rest", "impulse", "touch")  # encodings written as a difference from a rule's prediction
+TWO_FRAMES = ("rest", "impulse", "touch")  # encodings whose rule reads the last two context frames
 # Target field orders (TextFormat.order): the written line's columns as state columns. "state" is
 # x y vx vy angle w; "vel_first" writes vx vy w x y angle. Greedy decoding commits to the first
 # field before it sees the rest, and the field that decides "did a contact happen" is a velocity
@@ -71,18 +73,19 @@ def base(scene: Scene, window: np.ndarray, encoding: str) -> np.ndarray:
     """(..., C, N, 6) context -> (..., N, 6) the rule a residual encoding is written against: free
     flight (`residual`), free flight with wall bounces (`walls`, physics_llm/sim/prior.py), or that
     with lasting contacts keeping their velocity (`rest`, from the last two frames), and with
-    impulses for new body-body contacts (`impulse`)."""
+    impulses for new body-body contacts (`impulse`), the rest case only for bodies that touch
+    something after free flight (`touch`)."""
     last = window[..., -1, :, :]
     if encoding == "walls":
         from physics_llm.sim.prior import wall_prior
 
         return wall_prior(scene, last)
     if encoding in TWO_FRAMES:
-        from physics_llm.sim.prior import impulse_prior, rest_prior
+        from physics_llm.sim.prior import impulse_prior, rest_prior, touch_prior
 
         if window.shape[-3] < 2:
             raise ValueError(f"the {encoding} encoding needs two context frames")
-        rule = rest_prior if encoding == "rest" else impulse_prior
+        rule = {"rest": rest_prior, "impulse": impulse_prior, "touch": touch_prior}[encoding]
         return rule(scene, window[..., -2, :, :], last)
     return ballistic(scene, last)
 
