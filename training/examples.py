@@ -111,6 +111,32 @@ class Noise:
         return out.astype(np.float32)
 
 
+@dataclass(frozen=True)
+class Unroll:
+    """Pushforward (TrainConfig unroll_steps, unroll_frac, unroll_start, unroll_target; LagrangeBench).
+
+    From training step `start` on, a `frac` share of an example batch (each example drawn on its
+    own) has its context made by the model itself: the true window ends `steps` frames before the
+    target, the model predicts those frames one after another (greedy, no gradient, every object
+    of the scene, the batch's unrolled scenes decoded together), and the prompt shows the last C
+    frames of that unroll. The target (`target`): "sim", Pymunk stepped one frame from the
+    model's last frame (what physics does from the state a rollout of this model reaches), or
+    "truth", the true frame (steer back to the true trajectory). An unrolled example takes no
+    context noise. The model's output is not trusted: an unroll that puts a body outside the world
+    keeps the example's true context. Cost: one decoded frame of the whole scene per step of an
+    unrolled example, so unroll_frac 0.25 with 1 step about doubles a CPU training step.
+    """
+
+    steps: int = 0
+    frac: float = 0.25
+    start: int = 0
+    target: str = "sim"
+
+    @property
+    def active(self) -> bool:
+        return self.steps > 0 and self.frac > 0
+
+
 class ExampleSampler:
     """Weighted random object-steps of one dataset split, and their tokenised examples.
 
@@ -119,10 +145,15 @@ class ExampleSampler:
     """
 
     def __init__(self, ds, fmt: TextFormat, tok: DigitTokenizer, block_size: int,
-                 onset_weight: float, onset_px_s: float, noise: "Noise | None" = None):
+                 onset_weight: float, onset_px_s: float, noise: "Noise | None" = None,
+                 unroll: "Unroll | None" = None, predict_many=None):
         self.ds, self.fmt, self.tok, self.block_size = ds, fmt, tok, block_size
         self.onset_weight = float(onset_weight)
         self.noise = noise if noise is not None and noise.active else None
+        # unroll: Unroll, with predict_many([(scene, windows, None)]) -> [Prediction] of the model
+        self.unroll = unroll if unroll is not None and unroll.active and predict_many is not None else None
+        self.predict_many = predict_many
+        self.unrolled = 0  # examples whose context the model made
         self.skipped = 0  # examples longer than block_size, left out
         self._cache: OrderedDict[int, tuple] = OrderedDict()
         C = fmt.context
@@ -201,12 +232,46 @@ class ExampleSampler:
         """Global id -> (idx, targets) of encode_example (length may exceed block_size)."""
         return encode_example(self.tok, *self.text(g, rng))
 
-    def examples(self, rng: np.random.Generator, k: int) -> list[tuple[list[int], list[int]]]:
-        """k examples of at most block_size tokens; longer ones are skipped and replaced by new draws."""
+    def unrolled_examples(self, rng: np.random.Generator, ids: np.ndarray) -> dict[int, tuple[list[int], list[int]]]:
+        """Unroll's share of `ids` -> {position in ids: example with the model's own context}.
+
+        One draw per id, so the stream stays a pure function of the seed (and of the weights)."""
+        u = self.unroll
+        pick = rng.random(len(ids)) < u.frac
+        C, todo = self.fmt.context, []
+        for p in np.flatnonzero(pick):
+            s, t, obj = self.locate(int(ids[p]))
+            if t - u.steps - C >= 0:
+                todo.append((int(p), s, t, obj))
+        if not todo:
+            return {}
+        from physics_llm.sim.geometry import outside_world
+
+        loaded = [self._load(s) for _, s, _, _ in todo]
+        windows = [traj[None, t - u.steps - C:t - u.steps].astype(np.float32) for (_, _, t, _), (_, traj) in zip(todo, loaded)]
+        for _ in range(u.steps):
+            preds = self.predict_many([(scene, w, None) for (scene, _), w in zip(loaded, windows)])
+            windows = [np.concatenate([w[:, 1:], pr.states[:, None]], axis=1) for w, pr in zip(windows, preds)]
+        out = {}
+        for (p, _, t, obj), (scene, traj), w in zip(todo, loaded, windows):
+            if outside_world(scene, w[0, -1]).any():
+                continue  # the model's frame left the world: keep the true context
+            nxt = step_from(scene, w[0, -1])[None] if u.target == "sim" else traj[None, t]
+            prompt = build_prompts(scene, w, self.fmt)[0][obj]
+            out[p] = encode_example(self.tok, prompt, format_targets(scene, w, nxt, self.fmt)[0][obj])
+        self.unrolled += len(out)
+        return out
+
+    def examples(self, rng: np.random.Generator, k: int, step: int | None = None) -> list[tuple[list[int], list[int]]]:
+        """k examples of at most block_size tokens; longer ones are skipped and replaced by new draws.
+        With an Unroll and a training `step` at or past its start, some have the model's own context."""
         out = []
         for _ in range(MAX_DRAWS):
-            for g in self.draw(rng, k - len(out)):
-                ex = self.example(int(g), rng)
+            ids = self.draw(rng, k - len(out))
+            own = (self.unrolled_examples(rng, ids)
+                   if self.unroll is not None and step is not None and step >= self.unroll.start else {})
+            for p, g in enumerate(ids):
+                ex = own[p] if p in own else self.example(int(g), rng)
                 if len(ex[0]) <= self.block_size:
                     out.append(ex)
                     continue
@@ -227,7 +292,7 @@ class ExampleSampler:
         (seed, step, part); None: the whole batch from (seed, step), as before micro-batches.
         """
         rng = np.random.default_rng(step_key(seed, STREAM_TRAIN, step, part))
-        return collate(self.examples(rng, batch_size), self.tok.pad_id)
+        return collate(self.examples(rng, batch_size, step), self.tok.pad_id)
 
     def _load(self, i: int) -> tuple:
         """Scene i of the split -> (Scene, traj (T, N, 6) float32), through a small LRU cache."""

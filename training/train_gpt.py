@@ -188,8 +188,19 @@ def _run(cfg: TrainGPTConfig, data, out: Path, ck, rt, stop: int, progress: bool
     def sampler_of(ds) -> ExampleSampler:
         return ExampleSampler(ds, fmt, tok, cfg.block_size, cfg.onset_weight, cfg.onset_px_s)
 
+    predictor = GPTPredictor(model, fmt, tok)
+
+    def own_frames(items):
+        """The model's greedy next frames for pushforward (training/examples.py Unroll), in eval mode."""
+        was = model.training
+        model.eval()
+        try:
+            return predictor.predict_many(items)
+        finally:
+            model.train(was)
+
     sampler = ExampleSampler(train_ds, fmt, tok, cfg.block_size, cfg.onset_weight, cfg.onset_px_s,
-                             noise=cfg.noise())  # noise on training examples only
+                             noise=cfg.noise(), unroll=cfg.unroll(), predict_many=own_frames)  # training examples only
     evals = loop.eval_set(val_ds, sampler_of, cfg, tok.pad_id) if rt.main else None
     where = (f" on {rt.device}" + (f" ({cfg.dtype})" if cfg.dtype != "float32" else "")
              + (", compiled" if cfg.compile else "") + (f", {rt.world} processes" if rt.world > 1 else "")
@@ -231,11 +242,13 @@ def _run(cfg: TrainGPTConfig, data, out: Path, ck, rt, stop: int, progress: bool
                         "chosen_by": {k: row.get(k) for k in ("roll_pos_rmse", "roll_escaped_frac")}})
 
     trainee = loop.Trainee(model, optimizer, batch_at=lambda s, part: sampler.batch(cfg.seed, s, part_size, part),
-                           loss_of=loss_of, predictor=GPTPredictor(model, fmt, tok), train_model=train_model,
+                           loss_of=loss_of, predictor=predictor, train_model=train_model,
                            eval_loss_of=eval_loss_of)
     output = loop.Output(out, LOG_FIELDS, save=save, save_best=save_best, desc="train gpt", progress=progress,
                          columns=lambda at: {"lr": loop.lr_at(at - 1, cfg, cfg.steps)} if at else {})  # no lr at 0
     last = loop.train_loop(cfg, trainee, loop.Span(step, stop, cfg.steps, acc), evals, output, rt)
+    if sampler.unrolled:
+        say(f"{sampler.unrolled} examples had a context the model made itself (unroll_steps {cfg.unroll_steps})")
     if sampler.skipped:
         say(f"note: {sampler.skipped} examples longer than block_size {cfg.block_size} were skipped")
     return last
