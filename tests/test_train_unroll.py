@@ -102,6 +102,9 @@ def test_unrolls_respect_frac_the_first_frames_and_a_model_that_leaves_the_world
 def test_unroll_keys_out_of_range_are_refused_naming_the_key(key, value):
     with pytest.raises(ConfigError, match=key):
         TrainGPTConfig(**{key: value}).check()
+
+
+def test_unrolls_with_data_workers_are_refused():
     with pytest.raises(ConfigError, match="data_workers"):
         TrainGPTConfig(unroll_steps=1, data_workers=2).check()
 

@@ -14,7 +14,7 @@ for the two to stop overlapping):
     box-box        separating axes: min over the four box axes u of
                    hw_i(u) + hw_j(u) - |(c_j - c_i) . u|   (exact for two rectangles)
 
-all clipped at 0. A wall's penetration is max(0, -surface gap) (wall_gaps).
+positive where shapes overlap (pair_depths lists only those, unless given a margin). A wall's penetration is max(0, -surface gap) (wall_gaps).
 """
 
 from __future__ import annotations
@@ -76,12 +76,14 @@ def valid_bodies(scene: Scene, states: np.ndarray) -> np.ndarray:
     return np.isfinite(s[..., X]) & np.isfinite(s[..., Y]) & (circle | np.isfinite(s[..., ANGLE]))
 
 
-def pair_depths(scene: Scene, states: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def pair_depths(scene: Scene, states: np.ndarray, margin: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Penetration depth of every overlapping pair of bodies (module docstring for the formulas).
 
     states (T, N, 6) -> (t, i, j, depth): 1-D arrays, i < j, depth > 0 px, one entry per pair of
     frame t whose shapes overlap. Only pairs whose bounding circles overlap are examined (the
-    others cannot touch); bodies that are not valid_bodies() touch nothing.
+    others cannot touch); bodies that are not valid_bodies() touch nothing. With margin > 0 the
+    pairs less than `margin` px apart are listed too, their depth negative: minus the gap (for two
+    boxes minus the widest separating-axis gap, at most the true gap).
     """
     s = np.asarray(states, np.float64)
     if s.ndim != 3 or s.shape[1:] != (scene.n, 6):
@@ -100,23 +102,17 @@ def pair_depths(scene: Scene, states: np.ndarray) -> tuple[np.ndarray, np.ndarra
     for lo in range(0, len(s), step):
         p, valid = pos[lo:lo + step], ok[lo:lo + step]
         d2 = ((p[:, ju] - p[:, iu]) ** 2).sum(-1)  # (T', P)
-        near = (d2 < (bound[iu] + bound[ju]) ** 2) & valid[:, iu] & valid[:, ju]
+        near = (d2 < (bound[iu] + bound[ju] + margin) ** 2) & valid[:, iu] & valid[:, ju]
         t, k = np.nonzero(near)
         i, j = iu[k], ju[k]
         depth = _depths(circle, a, b, s[lo + t, i], s[lo + t, j], i, j)
-        keep = depth > 0
+        keep = depth > -margin if margin > 0 else depth > 0
         outs.append((lo + t[keep], i[keep], j[keep], depth[keep]))
     return tuple(np.concatenate([o[q] for o in outs]) for q in range(4))  # type: ignore[return-value]
 
 
 def _depths(circle, a, b, si: np.ndarray, sj: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """(M, 6) states of bodies i and j (M pairs) -> (M,) penetration depth, clipped at 0."""
-    return np.maximum(_signed_depths(circle, a, b, si, sj, i, j), 0.0)
-
-
-def _signed_depths(circle, a, b, si: np.ndarray, sj: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """(M,) penetration depth of each pair, negative when apart (minus the gap for circles and
-    box-circle pairs; for two boxes minus the widest separating-axis gap, at most the true gap)."""
+    """(M, 6) states of bodies i and j (M pairs) -> (M,) penetration depth, negative when apart."""
     out = np.zeros(len(i))
     ci, cj = circle[i], circle[j]
     cc = ci & cj
@@ -165,28 +161,14 @@ def _box_box(bi: np.ndarray, ai: np.ndarray, hi: np.ndarray, bj: np.ndarray, aj:
 def touching(scene: Scene, states: np.ndarray, margin: float) -> np.ndarray:
     """(T, N, 6) -> (T, N) bool: the body's surface is within `margin` px of a wall or of another
     body (or overlaps it); invalid bodies touch nothing."""
+    t, i, j, _ = pair_depths(scene, states, margin)  # checks the shape
     s = np.asarray(states, np.float64)
-    if s.ndim != 3 or s.shape[1:] != (scene.n, 6):
-        raise ValueError(f"states must be (T, {scene.n}, 6), got {s.shape}")
-    ok = valid_bodies(scene, s)
     out = np.zeros(s.shape[:2], bool)
+    out[t, i] = True
+    out[t, j] = True
     if scene.walls is not None:
         with np.errstate(invalid="ignore"):
-            out |= ok & (wall_gaps(scene, s).min(-1) < margin)
-    if scene.n < 2:
-        return out
-    circle, a, b = _dims(scene)
-    bound = np.hypot(a, b)
-    bound[circle] = a[circle]
-    pos = np.where(ok[..., None], s[..., X:Y + 1], 0.0)
-    iu, ju = np.triu_indices(scene.n, k=1)
-    d2 = ((pos[:, ju] - pos[:, iu]) ** 2).sum(-1)  # (T, P)
-    near = (d2 < (bound[iu] + bound[ju] + margin) ** 2) & ok[:, iu] & ok[:, ju]
-    t, k = np.nonzero(near)
-    i, j = iu[k], ju[k]
-    close = _signed_depths(circle, a, b, s[t, i], s[t, j], i, j) > -margin
-    out[t[close], i[close]] = True
-    out[t[close], j[close]] = True
+            out |= valid_bodies(scene, s) & (wall_gaps(scene, s).min(-1) < margin)
     return out
 
 
